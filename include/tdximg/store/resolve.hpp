@@ -5,7 +5,7 @@
 // Canonical tree archive (a `path` input that is a directory). The digest of a directory is the
 // sha256 of this byte string, so the same tree gives the same digest on any host, whatever the
 // creation order, umask, owner or timestamps; rootfs/ reads it like any tarball:
-//   - a POSIX ustar archive; entries sorted by relative path bytes ("a", "a/b", "a.c", ...),
+//   - a POSIX ustar archive; entries sorted by relative path bytes without the trailing "/" ("a", "a.c", "a/b"),
 //     no "./" prefix, directories named with a trailing "/", the top directory itself omitted;
 //   - every header: uid 0, gid 0, uname/gname empty, mtime 0, devmajor/minor 0;
 //   - modes: regular file 0755 if the owner execute bit is set, else 0644; directory 0755;
