@@ -69,7 +69,7 @@ GptInfo read_gpt(ByteSpan disk);
 // edk2 SecurityPkg DxeTpm2MeasureBootLib Tcg2MeasureGptTable): the 92-byte primary
 // UEFI_PARTITION_TABLE_HEADER as on disk, UINT64 NumberOfPartitions, then every entry whose
 // PartitionTypeGUID is non-zero, SizeOfPartitionEntry bytes each, in array order.
-// Needs only the first 34 sectors of the disk. Throws ErrorKind::input if the primary GPT is bad.
+// Throws ErrorKind::input if the primary GPT is bad.
 Bytes gpt_event_data(ByteSpan disk);
 
 // The first 34 sectors (MBR, primary header, entry array) and the last 33 sectors (backup
