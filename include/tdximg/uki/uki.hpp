@@ -2,7 +2,7 @@
 // Unified kernel images (systemd-stub + payload sections), packed the way systemd's ukify
 // (pefile-based, v253+) packs them, and read back for `inspect`/`measure`.
 // Packing: sections are appended after the stub's last section in ukify's order
-//   .osrel .cmdline .dtb .uname .splash .pcrpkey .initrd .linux
+//   .osrel .cmdline .dtb .uname .splash .pcrpkey .linux .initrd   (Debian ukify 257.13's order)
 // then the stub's own .sbat is replaced in place by the merged SBAT (stub lines + kernel lines
 // + recipe lines, one "sbat,1,..." header first, "\n\0" at the end; ukify merge_sbat()).
 // VirtualAddress at SectionAlignment after the previous section, PointerToRawData at
