@@ -251,14 +251,21 @@ private:
     // Name: namesize includes the NUL; the kernel rejects 0 and > PATH_MAX.
     if (namesize == 0) error(header, "c_namesize is 0");
     if (namesize > k_cpio_path_max) error(header, fmt::format("c_namesize {} exceeds {}", namesize, k_cpio_path_max));
-    const ByteSpan name = checked_slice(m_data, pos, namesize, m_ctx + ": entry name");
+    if (namesize > m_data.size() - pos) {
+      error(header, fmt::format("name of {} bytes runs past the end (0x{:x})", namesize, m_data.size()));
+    }
+    const ByteSpan name = m_data.subspan(static_cast<std::size_t>(pos), namesize);
     if (name.back() != 0) error(pos, "name is not NUL-terminated");
     const std::string_view name_chars = as_chars(name.first(name.size() - 1));
     if (name_chars.find('\0') != std::string_view::npos) error(pos, "name contains a NUL byte");
     pos = align_up(pos + namesize, 4, "cpio name padding");
     if (pos > m_data.size()) error(header, "name padding runs past the end");
 
-    const ByteSpan body = checked_slice(m_data, pos, filesize, fmt::format("{}: entry {} body", m_ctx, m_entry));
+    if (filesize > m_data.size() - pos) {
+      error(header, fmt::format("body of {} bytes (c_filesize) at 0x{:x} runs past the end (0x{:x})",
+                                filesize, pos, m_data.size()));
+    }
+    const ByteSpan body = m_data.subspan(static_cast<std::size_t>(pos), filesize);
     pos = align_up(pos + filesize, 4, "cpio body padding");
     if (pos > m_data.size()) error(header, "body padding runs past the end");
 
