@@ -42,6 +42,8 @@ constexpr std::string_view k_sbat_default =
     "uki,1,UKI,uki,1,https://uapi-group.org/specifications/specs/unified_kernel_image/\n";
 constexpr std::uint16_t k_file_local_syms_stripped = 0x0008;
 constexpr std::uint32_t k_dir_debug = 6;
+constexpr std::uint64_t k_max_text_zero_fill = 1u << 20;     // text sections
+constexpr std::uint64_t k_max_kernel_zero_fill = 256u << 20; // .linux (ukify 257.0 used SizeOfImage)
 
 // Python str.splitlines(): splits on \n, \r, \r\n, \v, \f, \x1c, \x1d, \x1e (ASCII subset).
 std::vector<std::string> split_lines(std::string_view s) {
@@ -345,10 +347,22 @@ UkiInfo read_uki(ByteSpan uki, std::string_view name) {
     si.memory_sha256 = memory_sha256(f, s);
     info.sections.push_back(std::move(si));
   }
+  // Zero tails (VirtualSize past SizeOfRawData) are materialized only up to a bound, so a
+  // hostile VirtualSize cannot make us allocate gigabytes.
+  auto bounded_memory = [&](const Section& s, std::uint64_t max_zero_fill) {
+    const std::uint64_t have = f.section_data(s).size();
+    if (s.VirtualSize - have > max_zero_fill) {
+      fail(ErrorKind::unsupported,
+           "{}: section {} at offset 0x{:x}: VirtualSize 0x{:x} exceeds its raw data 0x{:x} by "
+           "more than 0x{:x} bytes",
+           name, s.name, s.header_offset, s.VirtualSize, have, max_zero_fill);
+    }
+    return f.section_memory(s);
+  };
   auto text = [&](std::string_view n) -> std::optional<std::string> {
     const Section* s = f.section(n);
     if (!s) return std::nullopt;
-    return std::string(as_chars(f.section_memory(*s)));
+    return std::string(as_chars(bounded_memory(*s, k_max_text_zero_fill)));
   };
   info.cmdline = text(".cmdline");
   info.osrel = text(".osrel");
@@ -376,7 +390,7 @@ UkiInfo read_uki(ByteSpan uki, std::string_view name) {
     Bytes copy;
     ByteSpan buf = f.section_data(*linux_sec);
     if (buf.size() < linux_sec->VirtualSize) {
-      copy = f.section_memory(*linux_sec);
+      copy = bounded_memory(*linux_sec, k_max_kernel_zero_fill);
       buf = copy;
     }
     const PeFile k(buf, std::string(name) + ": .linux");

@@ -84,7 +84,9 @@ struct UkiInfo {
 };
 
 // Reads a UKI (or any PE: missing sections are simply absent). `name` prefixes errors.
-// Throws ErrorKind::input if the UKI, or its .linux as a PE, is malformed.
+// Throws ErrorKind::input if the UKI, or its .linux as a PE, is malformed, and
+// ErrorKind::unsupported if a text section's VirtualSize exceeds its raw data by > 1 MiB or
+// .linux's by > 256 MiB (zero fill we refuse to materialize).
 UkiInfo read_uki(ByteSpan uki, std::string_view name = "uki.efi");
 
 // The memory image (VirtualSize bytes, zero-filled past SizeOfRawData) of the first section
