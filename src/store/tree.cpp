@@ -34,7 +34,8 @@ Bytes canonical_tree_archive(const fs::path& dir) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0)
       fail(ErrorKind::io, "{}: cannot stat: {}", p.string(), errno_text());
-    TreeEntry e{fs::relative(p, dir).generic_string(), tar::Type::file, 0644, p, {}};
+    // lexically: fs::relative would follow the symlink being described.
+    TreeEntry e{p.lexically_relative(dir).generic_string(), tar::Type::file, 0644, p, {}};
     if (S_ISREG(st.st_mode)) {
       // Only the owner execute bit survives: git and the umask do not preserve the others.
       e.mode = (st.st_mode & S_IXUSR) != 0 ? 0755 : 0644;
