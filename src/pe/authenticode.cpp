@@ -4,10 +4,8 @@
 // follow "Windows Authenticode Portable Executable Signature Format" v1.0, "Calculating the PE
 // Image Hash" steps 1-15 — except that no zero padding to a multiple of 8 is hashed.
 
-#include <tdximg/pe/authenticode.hpp>
-
 #include <algorithm>
-
+#include <tdximg/pe/authenticode.hpp>
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::pe {
@@ -24,7 +22,9 @@ Bytes authenticode(const PeFile& pe, HashAlg alg) {
   const std::string& name = pe.name();
   Hasher h(alg);
   auto hash_range = [&](std::uint64_t begin, std::uint64_t end, std::string_view what) {
-    if (end < begin) fail(ErrorKind::input, "{}: Authenticode {}: end 0x{:x} < start 0x{:x}", name, what, end, begin);
+    if (end < begin)
+      fail(ErrorKind::input, "{}: Authenticode {}: end 0x{:x} < start 0x{:x}", name, what, end,
+           begin);
     h.update(checked_slice(data, begin, end - begin, name + ": Authenticode " + std::string(what)));
   };
 
@@ -52,7 +52,8 @@ Bytes authenticode(const PeFile& pe, HashAlg alg) {
   // Steps 10-13 / EDK2: sort the section headers by PointerToRawData (EDK2 uses a stable
   // insertion sort), skip SizeOfRawData == 0, hash each [PointerToRawData, +SizeOfRawData).
   std::vector<const Section*> sorted;
-  for (const Section& s : pe.sections()) sorted.push_back(&s);
+  for (const Section& s : pe.sections())
+    sorted.push_back(&s);
   std::stable_sort(sorted.begin(), sorted.end(), [](const Section* a, const Section* b) {
     return a->PointerToRawData < b->PointerToRawData;
   });
@@ -69,9 +70,8 @@ Bytes authenticode(const PeFile& pe, HashAlg alg) {
   // is ignored. ImageSize < SumOfBytesHashed + CertSize -> EFI_UNSUPPORTED (no measurement).
   const std::uint64_t image_size = data.size();
   if (image_size > sum_of_bytes_hashed) {
-    const std::uint64_t cert_size = opt.NumberOfRvaAndSizes <= k_dir_security
-                                        ? 0
-                                        : opt.DataDirectories[k_dir_security].Size;
+    const std::uint64_t cert_size =
+        opt.NumberOfRvaAndSizes <= k_dir_security ? 0 : opt.DataDirectories[k_dir_security].Size;
     if (image_size < sum_of_bytes_hashed + cert_size) {
       fail(ErrorKind::input,
            "{}: Authenticode: image size 0x{:x} < headers + sections 0x{:x} + certificate table "

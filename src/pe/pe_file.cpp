@@ -2,11 +2,9 @@
 // Every field is read through ByteReader (bounds-checked); every derived range is checked with
 // 64-bit arithmetic before it is stored, so accessors never read out of range.
 
-#include <tdximg/pe/pe_file.hpp>
-
 #include <algorithm>
 #include <cstring>
-
+#include <tdximg/pe/pe_file.hpp>
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::pe {
@@ -19,7 +17,9 @@ constexpr std::uint64_t k_opt_fixed_pe32 = 96;       // optional header up to Da
 constexpr std::uint64_t k_opt_fixed_pe32_plus = 112; // optional header up to DataDirectory[0]
 constexpr std::uint64_t k_symbol_size = 18;          // COFF symbol table entry
 
-bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool is_pow2(std::uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 // "<name>: <field> at offset 0x..: <problem>"
 [[noreturn]] void bad(const std::string& name, std::string_view field, std::uint64_t offset,
@@ -29,7 +29,9 @@ bool is_pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 } // namespace
 
-PeFile::PeFile(ByteSpan data, std::string name) : m_data(data), m_name(std::move(name)) {
+PeFile::PeFile(ByteSpan data, std::string name)
+    : m_data(data)
+    , m_name(std::move(name)) {
   ByteReader r(m_data, m_name);
 
   // MS-DOS header: "MZ" and e_lfanew at 0x3c.
@@ -162,8 +164,8 @@ PeFile::PeFile(ByteSpan data, std::string name) : m_data(data), m_name(std::move
   }
   if (m_opt.SizeOfHeaders > m_opt.SizeOfImage) {
     bad(m_name, "SizeOfHeaders", size_of_headers_offset,
-        fmt::format("larger than SizeOfImage (expected <= 0x{:x}, got 0x{:x})",
-                    m_opt.SizeOfImage, m_opt.SizeOfHeaders));
+        fmt::format("larger than SizeOfImage (expected <= 0x{:x}, got 0x{:x})", m_opt.SizeOfImage,
+                    m_opt.SizeOfHeaders));
   }
 
   // Certificate table (DataDirectory[4]): VirtualAddress is a file offset; it must lie
@@ -212,8 +214,8 @@ PeFile::PeFile(ByteSpan data, std::string name) : m_data(data), m_name(std::move
         off = off * 10 + static_cast<std::uint64_t>(c - '0');
       }
       if (digits) {
-        const std::uint64_t strtab = std::uint64_t{m_coff.PointerToSymbolTable} +
-                                     k_symbol_size * m_coff.NumberOfSymbols;
+        const std::uint64_t strtab =
+            std::uint64_t{m_coff.PointerToSymbolTable} + k_symbol_size * m_coff.NumberOfSymbols;
         const std::uint64_t at = strtab + off;
         if (m_coff.PointerToSymbolTable == 0 || at >= m_data.size()) {
           bad(m_name, fmt::format("section {} long name", i), sec.header_offset,
@@ -238,8 +240,8 @@ PeFile::PeFile(ByteSpan data, std::string name) : m_data(data), m_name(std::move
       }
       if (sec.PointerToRawData < m_opt.SizeOfHeaders) {
         bad(m_name, what + " PointerToRawData", sec.header_offset + 20,
-            fmt::format("inside the headers (expected >= 0x{:x}, got 0x{:x})",
-                        m_opt.SizeOfHeaders, sec.PointerToRawData));
+            fmt::format("inside the headers (expected >= 0x{:x}, got 0x{:x})", m_opt.SizeOfHeaders,
+                        sec.PointerToRawData));
       }
     }
     const std::uint64_t vend = std::uint64_t{sec.VirtualAddress} + sec.VirtualSize;

@@ -19,13 +19,11 @@
 //   rounded sizes agree, and keeping it never moves the following raw data).
 // * CheckSum = 0 (ukify does the same; Authenticode skips it). TimeDateStamp is the stub's.
 
-#include <tdximg/uki/uki.hpp>
-
 #include <algorithm>
 #include <cstring>
-
 #include <tdximg/pe/authenticode.hpp>
 #include <tdximg/pe/pe_file.hpp>
+#include <tdximg/uki/uki.hpp>
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::uki {
@@ -42,8 +40,9 @@ constexpr std::string_view k_sbat_default =
     "uki,1,UKI,uki,1,https://uapi-group.org/specifications/specs/unified_kernel_image/\n";
 constexpr std::uint16_t k_file_local_syms_stripped = 0x0008;
 constexpr std::uint32_t k_dir_debug = 6;
-constexpr std::uint64_t k_max_text_zero_fill = 1u << 20;     // text sections
-constexpr std::uint64_t k_max_kernel_zero_fill = 256u << 20; // .linux (ukify 257.0 used SizeOfImage)
+constexpr std::uint64_t k_max_text_zero_fill = 1u << 20; // text sections
+constexpr std::uint64_t k_max_kernel_zero_fill = 256u
+                                                 << 20; // .linux (ukify 257.0 used SizeOfImage)
 
 // Python str.splitlines(): splits on \n, \r, \r\n, \v, \f, \x1c, \x1d, \x1e (ASCII subset).
 std::vector<std::string> split_lines(std::string_view s) {
@@ -66,7 +65,8 @@ std::vector<std::string> split_lines(std::string_view s) {
 
 // ukify merge_sbat(): drop each input's "sbat," header line; skip inputs without one.
 void append_sbat_lines(std::vector<std::string>& lines, std::string_view text) {
-  while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+  while (!text.empty() && text.back() == '\0')
+    text.remove_suffix(1);
   std::vector<std::string> split = split_lines(text);
   if (split.empty() || split[0].rfind("sbat,", 0) != 0) return;
   lines.insert(lines.end(), split.begin() + 1, split.end());
@@ -84,7 +84,8 @@ struct OutSection {
 };
 
 std::uint32_t to_u32(std::uint64_t v, std::string_view what) {
-  if (v > 0xffffffffu) fail(ErrorKind::unsupported, "uki: {} 0x{:x} does not fit in 32 bits", what, v);
+  if (v > 0xffffffffu)
+    fail(ErrorKind::unsupported, "uki: {} 0x{:x} does not fit in 32 bits", what, v);
   return static_cast<std::uint32_t>(v);
 }
 
@@ -120,7 +121,8 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
 
   if (stub.cert_table() || (opt.NumberOfRvaAndSizes > pe::k_dir_security &&
                             opt.DataDirectories[pe::k_dir_security].VirtualAddress != 0)) {
-    fail(ErrorKind::unsupported, "stub: is signed (certificate table present); refusing, as ukify does");
+    fail(ErrorKind::unsupported,
+         "stub: is signed (certificate table present); refusing, as ukify does");
   }
   if (parts.linux.empty()) fail(ErrorKind::input, "uki: .linux payload is empty");
   const PeFile kernel(parts.linux, "linux");
@@ -157,7 +159,8 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
       fail(ErrorKind::unsupported, "stub: already has a {} section", p.name);
     }
   }
-  const std::string sbat = merge_sbat(section_text(stub, ".sbat"), section_text(kernel, ".sbat"), parts.sbat);
+  const std::string sbat =
+      merge_sbat(section_text(stub, ".sbat"), section_text(kernel, ".sbat"), parts.sbat);
 
   Bytes out(stub_bytes.begin(), stub_bytes.end());
   std::uint16_t characteristics = stub.coff().Characteristics;
@@ -210,13 +213,16 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
   // .sbat: in place if it fits in the stub's raw data and in its memory slot.
   const Bytes sbat_bytes(sbat.begin(), sbat.end());
   bool sbat_appended = true;
-  if (auto it = std::find_if(secs.begin(), secs.end(), [](const OutSection& s) { return s.name == ".sbat"; });
+  if (auto it = std::find_if(secs.begin(), secs.end(),
+                             [](const OutSection& s) { return s.name == ".sbat"; });
       it != secs.end()) {
     std::uint64_t next_va = opt.SizeOfImage;
     for (const OutSection& s : secs) {
-      if (s.VirtualAddress > it->VirtualAddress) next_va = std::min<std::uint64_t>(next_va, s.VirtualAddress);
+      if (s.VirtualAddress > it->VirtualAddress)
+        next_va = std::min<std::uint64_t>(next_va, s.VirtualAddress);
     }
-    if (sbat_bytes.size() <= it->SizeOfRawData && it->VirtualAddress + sbat_bytes.size() <= next_va) {
+    if (sbat_bytes.size() <= it->SizeOfRawData &&
+        it->VirtualAddress + sbat_bytes.size() <= next_va) {
       std::fill_n(out.begin() + it->PointerToRawData, it->SizeOfRawData, 0);
       std::copy(sbat_bytes.begin(), sbat_bytes.end(), out.begin() + it->PointerToRawData);
       it->VirtualSize = static_cast<std::uint32_t>(sbat_bytes.size());
@@ -253,7 +259,8 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
     std::memcpy(o.raw_name, name.data(), std::min<std::size_t>(8, name.size()));
     o.name = std::string(name);
     const OutSection& last = secs.back();
-    o.VirtualAddress = to_u32(align_up(std::uint64_t{last.VirtualAddress} + last.VirtualSize, sa), "VirtualAddress");
+    o.VirtualAddress = to_u32(align_up(std::uint64_t{last.VirtualAddress} + last.VirtualSize, sa),
+                              "VirtualAddress");
     o.VirtualSize = to_u32(data.size(), "VirtualSize of " + o.name);
     o.PointerToRawData = to_u32(align_up(out.size(), fa), "PointerToRawData");
     o.SizeOfRawData = to_u32(align_up(data.size(), fa), "SizeOfRawData");
@@ -275,7 +282,8 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
 
   // Header room: every header must end inside SizeOfHeaders and before the first raw data
   // (systemd#28593 "Not enough header space").
-  const std::uint64_t table_end = table_offset + std::uint64_t{pe::k_section_header_size} * secs.size();
+  const std::uint64_t table_end =
+      table_offset + std::uint64_t{pe::k_section_header_size} * secs.size();
   if (table_end > size_of_headers || table_end > first_raw) {
     fail(ErrorKind::unsupported,
          "stub: not enough header space for {} section headers (the table would end at 0x{:x}, "
@@ -308,7 +316,9 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
   w.patch_u16le(coff + 18, characteristics);
   w.patch_u32le(opth + 8, to_u32(init_data, "SizeOfInitializedData"));
   const OutSection& last = secs.back();
-  w.patch_u32le(opth + 56, to_u32(align_up(std::uint64_t{last.VirtualAddress} + last.VirtualSize, sa), "SizeOfImage"));
+  w.patch_u32le(
+      opth + 56,
+      to_u32(align_up(std::uint64_t{last.VirtualAddress} + last.VirtualSize, sa), "SizeOfImage"));
   w.patch_u32le(opth + 60, to_u32(size_of_headers, "SizeOfHeaders"));
   w.patch_u32le(stub.checksum_offset(), 0);
   Bytes result = w.take();

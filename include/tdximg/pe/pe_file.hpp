@@ -9,9 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tdximg/util/bytes.hpp>
+#include <vector>
 
 namespace tdximg::pe {
 
@@ -70,8 +69,8 @@ struct OptionalHeader {
 };
 
 struct Section {
-  std::string name;            // short name (NULs stripped) or the resolved "/nnn" long name
-  std::uint8_t raw_name[8]{};  // the 8 bytes as stored in the section header
+  std::string name;           // short name (NULs stripped) or the resolved "/nnn" long name
+  std::uint8_t raw_name[8]{}; // the 8 bytes as stored in the section header
   std::uint32_t VirtualSize = 0;
   std::uint32_t VirtualAddress = 0;
   std::uint32_t SizeOfRawData = 0;
@@ -96,7 +95,9 @@ public:
 
   // File offsets of header fields (for Authenticode and for the writer).
   std::uint64_t coff_offset() const noexcept { return m_e_lfanew + 4u; }
-  std::uint64_t optional_header_offset() const noexcept { return m_e_lfanew + 4u + k_coff_header_size; }
+  std::uint64_t optional_header_offset() const noexcept {
+    return m_e_lfanew + 4u + k_coff_header_size;
+  }
   std::uint64_t checksum_offset() const noexcept { return m_checksum_offset; }
   std::uint64_t section_table_offset() const noexcept { return m_section_table_offset; }
   // End of the section table (offset just past the last section header).

@@ -13,27 +13,26 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
-
 #include <tdximg/util/bytes.hpp>
 #include <tdximg/util/digest.hpp>
+#include <vector>
 
 namespace tdximg::uki {
 
 // Payloads of a UKI. Absent (nullopt) sections are not added; an empty payload is an error
 // (the stub treats a size-0 section as absent, so it would be silently dropped at boot).
 struct UkiParts {
-  Bytes linux;                          // the kernel (EFI-stub PE, usually a signed vmlinuz)
-  std::optional<Bytes> initrd;          // .initrd
-  std::optional<std::string> cmdline;   // .cmdline, stored byte for byte (no NUL added)
-  std::optional<std::string> osrel;     // .osrel (os-release text)
-  std::optional<std::string> uname;     // .uname (kernel release, e.g. "6.1.0-40-amd64")
+  Bytes linux;                        // the kernel (EFI-stub PE, usually a signed vmlinuz)
+  std::optional<Bytes> initrd;        // .initrd
+  std::optional<std::string> cmdline; // .cmdline, stored byte for byte (no NUL added)
+  std::optional<std::string> osrel;   // .osrel (os-release text)
+  std::optional<std::string> uname;   // .uname (kernel release, e.g. "6.1.0-40-amd64")
   // Extra SBAT text ("sbat,1,..." header line first, as ukify --sbat expects; the header line is
   // dropped in the merge). nullopt = ukify's default "uki,1,UKI,uki,1,<uapi url>" line.
   std::optional<std::string> sbat;
-  std::optional<Bytes> splash;          // .splash (BMP)
-  std::optional<Bytes> dtb;             // .dtb
-  std::optional<Bytes> pcrpkey;         // .pcrpkey (PEM public key)
+  std::optional<Bytes> splash;  // .splash (BMP)
+  std::optional<Bytes> dtb;     // .dtb
+  std::optional<Bytes> pcrpkey; // .pcrpkey (PEM public key)
 };
 
 // Builds a UKI from a systemd-stub PE and the parts. Throws ErrorKind::input if the stub or the
@@ -63,8 +62,8 @@ struct SectionInfo {
 struct KernelInfo {
   std::uint16_t MajorImageVersion = 0; // Linux EFI stub version (>= 1 means LoadImage path)
   std::uint16_t MinorImageVersion = 0;
-  std::uint64_t buffer_size = 0;       // .linux VirtualSize: the buffer LoadImage hashes
-  Bytes authenticode_sha256;           // Authenticode of that buffer (EDK2 semantics)
+  std::uint64_t buffer_size = 0; // .linux VirtualSize: the buffer LoadImage hashes
+  Bytes authenticode_sha256;     // Authenticode of that buffer (EDK2 semantics)
   Bytes authenticode_sha384;
 };
 
@@ -73,13 +72,13 @@ struct UkiInfo {
   // string after "systemd-stub " and its leading integer. Empty / nullopt if absent or unparsable.
   std::string stub_version;
   std::optional<unsigned> stub_major;
-  std::vector<SectionInfo> sections;   // file (section table) order
-  std::optional<std::string> cmdline;  // section text, VirtualSize bytes, verbatim
+  std::vector<SectionInfo> sections;  // file (section table) order
+  std::optional<std::string> cmdline; // section text, VirtualSize bytes, verbatim
   std::optional<std::string> osrel;
   std::optional<std::string> uname;
   std::optional<std::string> sbat;
-  std::optional<KernelInfo> kernel;    // nullopt if there is no .linux section
-  Bytes authenticode_sha256;           // of the whole UKI file
+  std::optional<KernelInfo> kernel; // nullopt if there is no .linux section
+  Bytes authenticode_sha256;        // of the whole UKI file
   Bytes authenticode_sha384;
 };
 

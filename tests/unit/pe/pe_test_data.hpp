@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <optional>
 #include <string>
-
 #include <tdximg/util/bytes.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/file.hpp>
@@ -24,7 +23,9 @@ inline std::optional<tdximg::Bytes> host_file(const std::string& path, const std
   return b;
 }
 
-inline std::string hex(const tdximg::Bytes& b) { return tdximg::to_hex(b); }
+inline std::string hex(const tdximg::Bytes& b) {
+  return tdximg::to_hex(b);
+}
 
 // Debian 12 systemd-boot-efi 252.39-1~deb12u2 files (golden values: PROVENANCE.md).
 inline constexpr const char* k_stub_path = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";

@@ -1,11 +1,9 @@
+#include "pe/pe_test_data.hpp"
+
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
-
 #include <tdximg/pe/authenticode.hpp>
 #include <tdximg/util/error.hpp>
-
-#include "pe/pe_test_data.hpp"
 
 using namespace tdximg;
 using pe_test::hex;
@@ -16,7 +14,8 @@ Bytes hash_ranges(HashAlg alg, const Bytes& b,
                   std::initializer_list<std::pair<std::size_t, std::size_t>> ranges,
                   std::size_t zero_pad = 0) {
   Hasher h(alg);
-  for (auto [begin, end] : ranges) h.update(ByteSpan(b).subspan(begin, end - begin));
+  for (auto [begin, end] : ranges)
+    h.update(ByteSpan(b).subspan(begin, end - begin));
   h.update_zeros(zero_pad);
   return h.finish();
 }
@@ -53,13 +52,16 @@ TEST_CASE("authenticode hashes sections by file order, skips gaps and SizeOfRawD
   REQUIRE(b.size() == 0x803);
   for (HashAlg alg : {HashAlg::sha256, HashAlg::sha384}) {
     const Bytes expected = hash_ranges(
-        alg, b, {{0, 0xd8}, {0xdc, 0x128}, {0x130, 0x200}, {0x200, 0x400}, {0x600, 0x800}, {0x600, 0x803}});
+        alg, b,
+        {{0, 0xd8}, {0xdc, 0x128}, {0x130, 0x200}, {0x200, 0x400}, {0x600, 0x800}, {0x600, 0x803}});
     CHECK(pe::authenticode(b, alg) == expected);
   }
   // The padding variant (Authenticode spec step 15, `pesign -h -P`) appends 5 zero bytes and
   // gives a different digest: 87f8ea91... from pesign -P, reproduced by the hand computation.
-  const Bytes padded = hash_ranges(HashAlg::sha256, b,
-      {{0, 0xd8}, {0xdc, 0x128}, {0x130, 0x200}, {0x200, 0x400}, {0x600, 0x800}, {0x600, 0x803}}, 5);
+  const Bytes padded = hash_ranges(
+      HashAlg::sha256, b,
+      {{0, 0xd8}, {0xdc, 0x128}, {0x130, 0x200}, {0x200, 0x400}, {0x600, 0x800}, {0x600, 0x803}},
+      5);
   CHECK(hex(padded) == "87f8ea9123a3d4771c69a03179d8c399d98c92741cd03792b8587a12094acac3");
   CHECK(pe::authenticode(b, HashAlg::sha256) != padded);
 }
@@ -70,11 +72,13 @@ TEST_CASE("authenticode without a security directory entry hashes the whole head
   const pe::PeFile f(b, "nrva4.efi");
   REQUIRE(f.optional().NumberOfRvaAndSizes == 4);
   for (HashAlg alg : {HashAlg::sha256, HashAlg::sha384}) {
-    CHECK(pe::authenticode(b, alg) == hash_ranges(alg, b, {{0, 0xd8}, {0xdc, 0x200}, {0x200, 0x600}}));
+    CHECK(pe::authenticode(b, alg) ==
+          hash_ranges(alg, b, {{0, 0xd8}, {0xdc, 0x200}, {0x200, 0x600}}));
   }
   // pesign -h skips 8 bytes where DataDirectory[4] would be even when it does not exist (here
   // they are section-table bytes 0x128..0x130): its 05758b92... is NOT what EDK2 measures.
-  const Bytes pesign_style = hash_ranges(HashAlg::sha256, b, {{0, 0xd8}, {0xdc, 0x128}, {0x130, 0x200}, {0x200, 0x600}});
+  const Bytes pesign_style =
+      hash_ranges(HashAlg::sha256, b, {{0, 0xd8}, {0xdc, 0x128}, {0x130, 0x200}, {0x200, 0x600}});
   CHECK(hex(pesign_style) == "05758b926f5b1bf9e1bfbcf7ed855ec4f32ad581fb5490d9a659084b9de7656a");
   CHECK(pe::authenticode(b, HashAlg::sha256) != pesign_style);
 }
@@ -84,8 +88,14 @@ TEST_CASE("authenticode refuses an image smaller than its sections plus certific
   Bytes b = pe_test::data_file("pe/gap_overlay.efi");
   // DataDirectory[4] at 0x128: file offset 0x200, size 0x300 (inside the file, so the parser
   // accepts it), but 0x600 + 0x300 > 0x803.
-  b[0x128] = 0x00; b[0x129] = 0x02; b[0x12a] = 0; b[0x12b] = 0;
-  b[0x12c] = 0x00; b[0x12d] = 0x03; b[0x12e] = 0; b[0x12f] = 0;
+  b[0x128] = 0x00;
+  b[0x129] = 0x02;
+  b[0x12a] = 0;
+  b[0x12b] = 0;
+  b[0x12c] = 0x00;
+  b[0x12d] = 0x03;
+  b[0x12e] = 0;
+  b[0x12f] = 0;
   REQUIRE_NOTHROW(pe::PeFile(b, "x"));
   try {
     pe::authenticode(b, HashAlg::sha256, "bad.efi");

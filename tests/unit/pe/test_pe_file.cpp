@@ -1,15 +1,15 @@
-#include <catch2/catch.hpp>
+#include "pe/pe_test_data.hpp"
 
+#include <catch2/catch.hpp>
 #include <tdximg/pe/pe_file.hpp>
 #include <tdximg/util/error.hpp>
-
-#include "pe/pe_test_data.hpp"
 
 using namespace tdximg;
 
 namespace {
 void put32(Bytes& b, std::size_t off, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 void put16(Bytes& b, std::size_t off, std::uint16_t v) {
   b[off] = static_cast<std::uint8_t>(v);
@@ -98,8 +98,10 @@ TEST_CASE("the PE reader reads Debian's systemd-stub like objdump does", "[pe]")
   CHECK(f.optional().AddressOfEntryPoint == 0x4000);
   CHECK(f.optional().CheckSum == 0x1aa6c);
   REQUIRE(f.sections().size() == 8);
-  const char* names[] = {".text", ".reloc", ".data", ".dynamic", ".rela", ".dynsym", ".sbat", ".sdmagic"};
-  const std::uint32_t vas[] = {0x4000, 0x10000, 0x11000, 0x15000, 0x16000, 0x17000, 0x19000, 0x19100};
+  const char* names[] = {".text", ".reloc",  ".data", ".dynamic",
+                         ".rela", ".dynsym", ".sbat", ".sdmagic"};
+  const std::uint32_t vas[] = {0x4000,  0x10000, 0x11000, 0x15000,
+                               0x16000, 0x17000, 0x19000, 0x19100};
   const std::uint32_t vss[] = {0xbff0, 0xc, 0x34b8, 0x100, 0xf30, 0x18, 0xe2, 0x34};
   const std::uint32_t ptrs[] = {0x400, 0xc400, 0xc600, 0xfc00, 0xfe00, 0x10e00, 0x11000, 0x11200};
   for (std::size_t i = 0; i < 8; ++i) {
@@ -139,44 +141,108 @@ TEST_CASE("the PE reader rejects each kind of header corruption with a clean err
   const Bytes good = pe_test::data_file("pe/plain.efi");
   REQUIRE_NOTHROW(pe::PeFile(good, "test.efi"));
 
-  SECTION("too short for a DOS header") { expect_input_error(Bytes(good.begin(), good.begin() + 0x20), "DOS header", "0x0"); }
-  SECTION("no MZ") { Bytes b = good; b[0] = 'X'; expect_input_error(b, "DOS signature"); }
+  SECTION("too short for a DOS header") {
+    expect_input_error(Bytes(good.begin(), good.begin() + 0x20), "DOS header", "0x0");
+  }
+  SECTION("no MZ") {
+    Bytes b = good;
+    b[0] = 'X';
+    expect_input_error(b, "DOS signature");
+  }
   SECTION("e_lfanew past the end of the file (shim CVE-2023-40551)") {
-    Bytes b = good; put32(b, 0x3c, 0xfffffff0); expect_input_error(b, "e_lfanew", "0x3c");
+    Bytes b = good;
+    put32(b, 0x3c, 0xfffffff0);
+    expect_input_error(b, "e_lfanew", "0x3c");
   }
   SECTION("e_lfanew leaves no room for the COFF header") {
-    Bytes b = good; put32(b, 0x3c, static_cast<std::uint32_t>(b.size() - 10)); expect_input_error(b, "e_lfanew");
+    Bytes b = good;
+    put32(b, 0x3c, static_cast<std::uint32_t>(b.size() - 10));
+    expect_input_error(b, "e_lfanew");
   }
-  SECTION("no PE signature") { Bytes b = good; b[0x81] = 'X'; expect_input_error(b, "PE signature", "0x80"); }
-  SECTION("unknown optional header magic") { Bytes b = good; put16(b, k_opt, 0x107); expect_input_error(b, "Magic", "0x98"); }
-  SECTION("SizeOfOptionalHeader too small for PE32+") { Bytes b = good; put16(b, k_coff + 16, 100); expect_input_error(b, "SizeOfOptionalHeader"); }
-  SECTION("NumberOfRvaAndSizes above 16") { Bytes b = good; put32(b, k_opt + 108, 17); expect_input_error(b, "NumberOfRvaAndSizes", "0x104"); }
+  SECTION("no PE signature") {
+    Bytes b = good;
+    b[0x81] = 'X';
+    expect_input_error(b, "PE signature", "0x80");
+  }
+  SECTION("unknown optional header magic") {
+    Bytes b = good;
+    put16(b, k_opt, 0x107);
+    expect_input_error(b, "Magic", "0x98");
+  }
+  SECTION("SizeOfOptionalHeader too small for PE32+") {
+    Bytes b = good;
+    put16(b, k_coff + 16, 100);
+    expect_input_error(b, "SizeOfOptionalHeader");
+  }
+  SECTION("NumberOfRvaAndSizes above 16") {
+    Bytes b = good;
+    put32(b, k_opt + 108, 17);
+    expect_input_error(b, "NumberOfRvaAndSizes", "0x104");
+  }
   SECTION("NumberOfRvaAndSizes larger than the optional header holds") {
-    Bytes b = good; put16(b, k_coff + 16, 112 + 8 * 4); expect_input_error(b, "NumberOfRvaAndSizes");
+    Bytes b = good;
+    put16(b, k_coff + 16, 112 + 8 * 4);
+    expect_input_error(b, "NumberOfRvaAndSizes");
   }
-  SECTION("FileAlignment not a power of two") { Bytes b = good; put32(b, k_opt + 36, 0x300); expect_input_error(b, "FileAlignment"); }
-  SECTION("SectionAlignment zero") { Bytes b = good; put32(b, k_opt + 32, 0); expect_input_error(b, "SectionAlignment"); }
-  SECTION("SizeOfHeaders past the end of the file") { Bytes b = good; put32(b, k_opt + 60, 0x10000); expect_input_error(b, "SizeOfHeaders"); }
+  SECTION("FileAlignment not a power of two") {
+    Bytes b = good;
+    put32(b, k_opt + 36, 0x300);
+    expect_input_error(b, "FileAlignment");
+  }
+  SECTION("SectionAlignment zero") {
+    Bytes b = good;
+    put32(b, k_opt + 32, 0);
+    expect_input_error(b, "SectionAlignment");
+  }
+  SECTION("SizeOfHeaders past the end of the file") {
+    Bytes b = good;
+    put32(b, k_opt + 60, 0x10000);
+    expect_input_error(b, "SizeOfHeaders");
+  }
   SECTION("NumberOfSections 0xFFFF runs the table past SizeOfHeaders") {
-    Bytes b = good; put16(b, k_coff + 2, 0xffff); expect_input_error(b, "section table", "0x188");
+    Bytes b = good;
+    put16(b, k_coff + 2, 0xffff);
+    expect_input_error(b, "section table", "0x188");
   }
   SECTION("section raw data past the end of the file") {
-    Bytes b = good; put32(b, k_table + 16, 0x800); expect_input_error(b, "raw data");
-  }
-  SECTION("PointerToRawData + SizeOfRawData overflowing 32 bits") {
-    Bytes b = good; put32(b, k_table + 20, 0xfffffe00); put32(b, k_table + 16, 0x400);
+    Bytes b = good;
+    put32(b, k_table + 16, 0x800);
     expect_input_error(b, "raw data");
   }
-  SECTION("section raw data inside the headers") { Bytes b = good; put32(b, k_table + 20, 0x100); expect_input_error(b, "PointerToRawData"); }
-  SECTION("section past SizeOfImage (a huge VirtualSize)") { Bytes b = good; put32(b, k_table + 8, 0xffffffff); expect_input_error(b, "VirtualSize"); }
+  SECTION("PointerToRawData + SizeOfRawData overflowing 32 bits") {
+    Bytes b = good;
+    put32(b, k_table + 20, 0xfffffe00);
+    put32(b, k_table + 16, 0x400);
+    expect_input_error(b, "raw data");
+  }
+  SECTION("section raw data inside the headers") {
+    Bytes b = good;
+    put32(b, k_table + 20, 0x100);
+    expect_input_error(b, "PointerToRawData");
+  }
+  SECTION("section past SizeOfImage (a huge VirtualSize)") {
+    Bytes b = good;
+    put32(b, k_table + 8, 0xffffffff);
+    expect_input_error(b, "VirtualSize");
+  }
   SECTION("certificate table outside the file (shim CVE-2023-40549)") {
-    Bytes b = good; put32(b, 0x128, 0x500); put32(b, 0x12c, 0xfffffff0); expect_input_error(b, "certificate table", "0x128");
+    Bytes b = good;
+    put32(b, 0x128, 0x500);
+    put32(b, 0x12c, 0xfffffff0);
+    expect_input_error(b, "certificate table", "0x128");
   }
   SECTION("certificate table inside the headers") {
-    Bytes b = good; put32(b, 0x128, 0x10); put32(b, 0x12c, 0x10); expect_input_error(b, "certificate table");
+    Bytes b = good;
+    put32(b, 0x128, 0x10);
+    put32(b, 0x12c, 0x10);
+    expect_input_error(b, "certificate table");
   }
   SECTION("long section name with no string table") {
-    Bytes b = good; b[k_table] = '/'; b[k_table + 1] = '4'; b[k_table + 2] = 0; expect_input_error(b, "long name");
+    Bytes b = good;
+    b[k_table] = '/';
+    b[k_table + 1] = '4';
+    b[k_table + 2] = 0;
+    expect_input_error(b, "long name");
   }
 }
 
@@ -189,7 +255,10 @@ TEST_CASE("the PE reader resolves /nnn long section names through the COFF strin
   b.push_back(0);
   put32(b, k_coff + 8, strtab); // PointerToSymbolTable
   put32(b, k_coff + 12, 0);     // NumberOfSymbols
-  b[k_table] = '/'; b[k_table + 1] = '4'; for (int i = 2; i < 8; ++i) b[k_table + i] = 0;
+  b[k_table] = '/';
+  b[k_table + 1] = '4';
+  for (int i = 2; i < 8; ++i)
+    b[k_table + i] = 0;
   const pe::PeFile f(b, "long.efi");
   CHECK(f.sections()[0].name == "long_section_name");
   CHECK(f.section("long_section_name") != nullptr);

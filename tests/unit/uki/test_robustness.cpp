@@ -1,15 +1,13 @@
 // Robustness sweeps (reliability.md §4.1, issue text): corrupting or truncating a stub, kernel
 // or UKI gives a clean tdximg::Error, never a crash. Run under ASan+UBSan in CI.
+#include "pe/pe_test_data.hpp"
+
 #include <catch2/catch.hpp>
-
 #include <random>
-
 #include <tdximg/pe/authenticode.hpp>
 #include <tdximg/pe/pe_file.hpp>
 #include <tdximg/uki/uki.hpp>
 #include <tdximg/util/error.hpp>
-
-#include "pe/pe_test_data.hpp"
 
 using namespace tdximg;
 
@@ -25,7 +23,8 @@ struct Tally {
 void probe(ByteSpan b, Tally& t) {
   try {
     const pe::PeFile f(b, "fuzz.efi");
-    for (const pe::Section& s : f.sections()) (void)f.section_data(s);
+    for (const pe::Section& s : f.sections())
+      (void)f.section_data(s);
     (void)pe::authenticode(f, HashAlg::sha256);
     (void)uki::read_uki(b, "fuzz.efi");
     ++t.ok;
@@ -36,12 +35,14 @@ void probe(ByteSpan b, Tally& t) {
 }
 
 void put(Bytes& b, std::uint64_t off, std::uint64_t v, int width) {
-  for (int i = 0; i < width; ++i) b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < width; ++i)
+    b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
 std::uint64_t get(const Bytes& b, std::uint64_t off, int width) {
   std::uint64_t v = 0;
-  for (int i = 0; i < width; ++i) v |= std::uint64_t{b[off + i]} << (8 * i);
+  for (int i = 0; i < width; ++i)
+    v |= std::uint64_t{b[off + i]} << (8 * i);
   return v;
 }
 
@@ -50,15 +51,18 @@ std::vector<std::pair<std::uint64_t, int>> size_fields(const Bytes& good) {
   const pe::PeFile f(good, "x");
   const std::uint64_t coff = f.coff_offset(), opt = f.optional_header_offset();
   std::vector<std::pair<std::uint64_t, int>> v = {
-      {0x3c, 4},       {coff + 2, 2},  {coff + 8, 4},  {coff + 12, 4}, {coff + 16, 2},
-      {opt + 32, 4},   {opt + 36, 4},  {opt + 56, 4},  {opt + 60, 4},
-      {opt + (f.is_pe32_plus() ? 108 : 92), 4}};
+      {0x3c, 4},      {coff + 2, 2},
+      {coff + 8, 4},  {coff + 12, 4},
+      {coff + 16, 2}, {opt + 32, 4},
+      {opt + 36, 4},  {opt + 56, 4},
+      {opt + 60, 4},  {opt + (f.is_pe32_plus() ? 108 : 92), 4}};
   for (const pe::DataDirectory& d : f.optional().DataDirectories) {
     v.push_back({d.entry_offset, 4});
     v.push_back({d.entry_offset + 4, 4});
   }
   for (const pe::Section& s : f.sections()) {
-    for (std::uint64_t o : {8, 12, 16, 20}) v.push_back({s.header_offset + o, 4});
+    for (std::uint64_t o : {8, 12, 16, 20})
+      v.push_back({s.header_offset + o, 4});
   }
   return v;
 }
@@ -78,10 +82,13 @@ void sweep(const Bytes& good, std::uint64_t truncation_step) {
   // 2. Truncation at every offset inside the headers, every `truncation_step` beyond, and at
   //    every structure boundary +-1.
   std::vector<std::uint64_t> cuts;
-  for (std::uint64_t i = 0; i < good.size(); i += (i < headers ? 1 : truncation_step)) cuts.push_back(i);
+  for (std::uint64_t i = 0; i < good.size(); i += (i < headers ? 1 : truncation_step))
+    cuts.push_back(i);
   for (const pe::Section& s : f.sections()) {
-    for (std::uint64_t at : {std::uint64_t{s.PointerToRawData}, std::uint64_t{s.PointerToRawData} + s.SizeOfRawData}) {
-      for (std::uint64_t d : {0, 1, 2}) cuts.push_back(at + d - 1);
+    for (std::uint64_t at :
+         {std::uint64_t{s.PointerToRawData}, std::uint64_t{s.PointerToRawData} + s.SizeOfRawData}) {
+      for (std::uint64_t d : {0, 1, 2})
+        cuts.push_back(at + d - 1);
     }
   }
   for (std::uint64_t c : cuts) {
@@ -143,7 +150,8 @@ TEST_CASE("a corrupted or truncated UKI gives a clean error, never a crash", "[u
   CHECK(t.rejected > 0);
 }
 
-TEST_CASE("a corrupted or truncated Debian systemd-stub gives a clean error, never a crash", "[uki]") {
+TEST_CASE("a corrupted or truncated Debian systemd-stub gives a clean error, never a crash",
+          "[uki]") {
   auto stub = pe_test::host_file(pe_test::k_stub_path, pe_test::k_stub_sha256);
   if (!stub) {
     WARN("Debian 12 systemd-boot-efi 252.39-1~deb12u2 not installed; skipped");
@@ -152,7 +160,8 @@ TEST_CASE("a corrupted or truncated Debian systemd-stub gives a clean error, nev
   sweep(*stub, 509);
 }
 
-TEST_CASE("pack_uki on a corrupted stub either succeeds with a valid PE or throws cleanly", "[uki]") {
+TEST_CASE("pack_uki on a corrupted stub either succeeds with a valid PE or throws cleanly",
+          "[uki]") {
   const Bytes stub = pe_test::data_file("pe/stub.efi");
   uki::UkiParts p;
   p.linux = pe_test::data_file("pe/plain.efi");

@@ -1,13 +1,11 @@
+#include "pe/pe_test_data.hpp"
+
 #include <catch2/catch.hpp>
-
 #include <functional>
-
 #include <tdximg/pe/authenticode.hpp>
 #include <tdximg/pe/pe_file.hpp>
 #include <tdximg/uki/uki.hpp>
 #include <tdximg/util/error.hpp>
-
-#include "pe/pe_test_data.hpp"
 
 using namespace tdximg;
 using pe_test::hex;
@@ -22,7 +20,8 @@ uki::UkiParts test_parts() {
   p.osrel = "ID=debian\nVERSION_ID=12\n";
   p.uname = "6.1.0-56-amd64";
   Bytes initrd(1000);
-  for (std::size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<std::uint8_t>(i * 7 % 251);
+  for (std::size_t i = 0; i < initrd.size(); ++i)
+    initrd[i] = static_cast<std::uint8_t>(i * 7 % 251);
   p.initrd = initrd;
   return p;
 }
@@ -30,7 +29,8 @@ uki::UkiParts test_parts() {
 std::string long_sbat() {
   std::string s = "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n";
   for (int i = 0; i < 6; ++i) {
-    s += "tdximg-test-component-" + std::to_string(i) + ",1,tdximg tests,tdximg,1,https://example.invalid/\n";
+    s += "tdximg-test-component-" + std::to_string(i) +
+         ",1,tdximg tests,tdximg,1,https://example.invalid/\n";
   }
   return s;
 }
@@ -70,7 +70,8 @@ void check_layout(const Bytes& out, std::size_t first_new = 0) {
     prev_end_raw = std::uint64_t{s.PointerToRawData} + s.SizeOfRawData;
   }
   CHECK(out.size() == prev_end_raw);
-  CHECK(o.SizeOfImage == (prev_end_va + o.SectionAlignment - 1) / o.SectionAlignment * o.SectionAlignment);
+  CHECK(o.SizeOfImage ==
+        (prev_end_va + o.SectionAlignment - 1) / o.SectionAlignment * o.SectionAlignment);
   CHECK(o.CheckSum == 0);
 }
 
@@ -102,7 +103,8 @@ TEST_CASE("pack_uki is deterministic and keeps the stub's sections and TimeDateS
     CHECK(f.section_memory(*f.section(n)) == stub.section_memory(*stub.section(n)));
   }
   // objdump -h on ukify's output: the order and placement of the new sections.
-  const char* names[] = {".text", ".sbat", ".sdmagic", ".osrel", ".cmdline", ".uname", ".linux", ".initrd"};
+  const char* names[] = {".text",    ".sbat",  ".sdmagic", ".osrel",
+                         ".cmdline", ".uname", ".linux",   ".initrd"};
   const std::uint32_t vas[] = {0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000, 0x8000};
   const std::uint32_t vss[] = {0x200, 0xe0, 0x2e, 0x18, 0x17, 0xe, 0x600, 0x3e8};
   const std::uint32_t ptrs[] = {0x400, 0x600, 0x800, 0xa00, 0xc00, 0xe00, 0x1000, 0x1600};
@@ -114,20 +116,26 @@ TEST_CASE("pack_uki is deterministic and keeps the stub's sections and TimeDateS
     CHECK(f.sections()[i].PointerToRawData == ptrs[i]);
   }
   CHECK(f.section(".linux")->Characteristics == (pe::k_scn_cnt_code | pe::k_scn_mem_read));
-  CHECK(f.section(".initrd")->Characteristics == (pe::k_scn_cnt_initialized_data | pe::k_scn_mem_read));
+  CHECK(f.section(".initrd")->Characteristics ==
+        (pe::k_scn_cnt_initialized_data | pe::k_scn_mem_read));
 }
 
 TEST_CASE("merge_sbat follows ukify: one header line, stub then kernel then extra lines, \\n\\0",
           "[uki]") {
-  const std::string hdr = "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n";
-  const std::string stub = hdr + "systemd,1,The systemd Developers,systemd,252,https://systemd.io/\n";
+  const std::string hdr =
+      "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n";
+  const std::string stub =
+      hdr + "systemd,1,The systemd Developers,systemd,252,https://systemd.io/\n";
   const std::string kernel = hdr + "linux,1,Linux,linux,6.1,https://kernel.org\r\n";
   CHECK(uki::merge_sbat(stub + std::string(3, '\0'), kernel, hdr + "app,1,A,app,1,u\n") ==
-        hdr + "systemd,1,The systemd Developers,systemd,252,https://systemd.io/\n"
-              "linux,1,Linux,linux,6.1,https://kernel.org\napp,1,A,app,1,u\n" + std::string(1, '\0'));
+        hdr +
+            "systemd,1,The systemd Developers,systemd,252,https://systemd.io/\n"
+            "linux,1,Linux,linux,6.1,https://kernel.org\napp,1,A,app,1,u\n" +
+            std::string(1, '\0'));
   // Default extra line, empty kernel, and an input without a "sbat," header is skipped.
   CHECK(uki::merge_sbat("garbage\nline\n", "", std::nullopt) ==
-        hdr + "uki,1,UKI,uki,1,https://uapi-group.org/specifications/specs/unified_kernel_image/\n" +
+        hdr +
+            "uki,1,UKI,uki,1,https://uapi-group.org/specifications/specs/unified_kernel_image/\n" +
             std::string(1, '\0'));
 }
 
@@ -141,12 +149,13 @@ TEST_CASE("pack_uki moves .sbat to the end when the merged SBAT would overlap th
   REQUIRE(f.sections().size() == 8);
   CHECK(f.sections().back().name == ".sbat");
   CHECK(f.sections()[1].name == ".sdmagic");
-  CHECK(f.sections()[1].VirtualAddress == 0x3000); // memory layout of the stub kept
+  CHECK(f.sections()[1].VirtualAddress == 0x3000);  // memory layout of the stub kept
   CHECK(f.sections()[1].PointerToRawData == 0x600); // raw data moved down over the old .sbat
   const std::string sbat(as_chars(f.section_data(*f.section(".sbat"))));
-  CHECK(sbat == uki::merge_sbat("sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"
-                                "systemd,1,The systemd Developers,systemd,999,https://systemd.io/\n",
-                                "", p.sbat));
+  CHECK(sbat == uki::merge_sbat(
+                    "sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md\n"
+                    "systemd,1,The systemd Developers,systemd,999,https://systemd.io/\n",
+                    "", p.sbat));
   CHECK(hex(pe::authenticode(out, HashAlg::sha256)) == // pesign -h on this output
         "4d31a2df6f0dd0bc5c55e3850b4207d96607b6d48cc11f37ac35f93e7a896850");
 }
@@ -178,7 +187,8 @@ TEST_CASE("pack_uki on Debian's 252 stub keeps every other stub section and yiel
   CHECK(hex(pe::authenticode(out, HashAlg::sha256)) ==
         "57d32ca68067a6eed6280f3c54df00ea108318863b110758ecd98275c6317ccf");
   const uki::UkiInfo info = uki::read_uki(out);
-  CHECK(info.stub_version == "252.39-1~deb12u2"); // strings(1): "#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####"
+  CHECK(info.stub_version ==
+        "252.39-1~deb12u2"); // strings(1): "#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####"
   CHECK(info.stub_major == 252u);
 }
 
@@ -228,12 +238,14 @@ TEST_CASE("pack_uki refuses bad stubs and payloads without producing output", "[
   }
   SECTION("a kernel that is not a PE") {
     uki::UkiParts p = test_parts();
-    p.linux = to_bytes("not a kernel, long enough to have a DOS header? no: it has no MZ signature at all");
+    p.linux = to_bytes(
+        "not a kernel, long enough to have a DOS header? no: it has no MZ signature at all");
     expect_error(ErrorKind::input, "linux: DOS signature", [&] { uki::pack_uki(stub, p); });
   }
   SECTION("a stub that already has a payload section") {
     const Bytes packed = uki::pack_uki(stub, test_parts());
-    expect_error(ErrorKind::unsupported, "already has", [&] { uki::pack_uki(packed, test_parts()); });
+    expect_error(ErrorKind::unsupported, "already has",
+                 [&] { uki::pack_uki(packed, test_parts()); });
   }
   SECTION("a stub that is not a PE") {
     expect_error(ErrorKind::input, "stub:", [&] { uki::pack_uki(Bytes(100, 0), test_parts()); });
