@@ -17,8 +17,8 @@
 //     "PaxHeader" holding "path=" / "linkpath=" records (mode 0644, mtime 0);
 //   - the archive ends with two zero blocks (1024 bytes), no further padding.
 // For trees whose names and link targets fit in 100 bytes this is byte-identical to GNU tar's
-//   find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort | tar --format=ustar --no-recursion -b1 \
-//     --mtime=@0 --owner=0 --group=0 --numeric-owner -T - -cf out.tar
+//   find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort |
+//     tar --format=ustar --no-recursion -b1 --mtime=@0 --owner=0 --group=0 --numeric-owner -T - -cf out.tar
 // run on a copy with the modes normalized as above (tests/unit/store/test_tree.cpp checks it).
 
 #include <cstdint>
