@@ -17,6 +17,7 @@
 #   e2e_module_state LOG NAME             print loaded|builtin|MISSING (probe and hello init formats)
 #   e2e_replay LOG_BIN [args]             run replay_tcg2.py on a binary event log
 #   e2e_on_exit CMD...                    run CMD at exit (the library owns the EXIT trap)
+# After e2e_boot: E2E_LAST_BOOT_SECONDS (wall) and E2E_LAST_BOOT_CPU_SECONDS (QEMU's CPU time).
 #
 # Environment:
 #   TDXIMG_E2E_ACCEL=kvm|tcg   force the accelerator (skips the probe)
@@ -116,10 +117,12 @@ e2e_accel() {
     for ((i = 0; i < 150; i++)); do
       if grep -a -q -E 'BdsDxe|Shell|EDK II' "$d/serial.log" 2>/dev/null; then accel=kvm; break; fi
       kill -0 "$pid" 2>/dev/null || break
+      # Nested KVM under some hypervisors fails at OVMF's first instructions like this.
+      grep -a -q 'KVM internal error' "$d/qemu.log" 2>/dev/null && break
       sleep 0.1
     done
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-    [[ $accel == kvm ]] || e2e_log "KVM probe: OVMF printed nothing in 15 s under -accel kvm; using tcg ($(head -c 300 "$d/qemu.log"))"
+    [[ $accel == kvm ]] || e2e_log "KVM probe: OVMF printed nothing under -accel kvm; using tcg ($(head -n 1 "$d/qemu.log"))"
     rm -rf "$d"
   else
     e2e_log "no usable /dev/kvm; using tcg"
@@ -263,6 +266,10 @@ e2e_boot() {
     args+=(-global driver=cfi.pflash01,property=secure,value=on -global ICH9-LPC.disable_s3=1)
   fi
   cp "$vars" "$work/vars.fd"
+  # VHD: take the disk size from the footer's current_size (what Azure does); QEMU would derive
+  # it from the CHS geometry for creator apps it does not know, which can cut off the GPT backup.
+  local fmtopt=$format
+  [[ $format == vpc ]] && fmtopt="vpc,force_size_calc=current_size"
   local cpu=max
   [[ $accel == kvm ]] && cpu=host
   # snapshot=on: the guest never writes to the image under test.
@@ -270,7 +277,7 @@ e2e_boot() {
     -display none -monitor none -serial "file:$log" -no-reboot -nic none
     -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
     -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd"
-    -drive "if=none,id=disk0,format=$format,snapshot=on,file=$image"
+    -drive "if=none,id=disk0,format=$fmtopt,snapshot=on,file=$image"
     -device virtio-blk-pci,drive=disk0,bootindex=0)
   if [[ -n $tpm ]]; then
     e2e_start_swtpm "$tpm" || return 2
@@ -286,7 +293,10 @@ e2e_boot() {
   local qpid=$! deadline=$(($(date +%s) + timeout_s)) why=""
   # Poll: QEMU exits when the guest powers off; stop early when the firmware fell back to its
   # shell (nothing bootable) or the kernel panicked without panic= (it would hang until timeout).
+  local cpu_ticks=0 st
   while kill -0 "$qpid" 2>/dev/null; do
+    # QEMU's CPU time so far (utime + stime, fields 14 and 15): wall time lies on a busy host.
+    st=$(cut -d' ' -f14,15 "/proc/$qpid/stat" 2>/dev/null) && cpu_ticks=$(( ${st% *} + ${st#* } ))
     if (($(date +%s) >= deadline)); then why=timeout; break; fi
     if grep -a -q -E 'Shell> |No bootable option or device was found' "$log"; then why=firmware; break; fi
     if grep -a -q 'Kernel panic - not syncing' "$log"; then sleep 2; why=panic; break; fi
@@ -305,7 +315,8 @@ e2e_boot() {
   esac
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   E2E_LAST_BOOT_SECONDS=$((ms / 1000)).$(printf %03d $((ms % 1000)))
-  e2e_log "boot of $(basename "$image") ($accel, ${mem}, tpm=${tpm:+on}, secure-boot=$sb): rc=$rc in ${E2E_LAST_BOOT_SECONDS}s"
+  E2E_LAST_BOOT_CPU_SECONDS=$((cpu_ticks / $(getconf CLK_TCK)))
+  e2e_log "boot of $(basename "$image") ($accel, ${mem}, tpm=${tpm:+on}, secure-boot=$sb): rc=$rc in ${E2E_LAST_BOOT_SECONDS}s (QEMU CPU ${E2E_LAST_BOOT_CPU_SECONDS}s)"
   [[ -n $tpm ]] && e2e_stop_swtpm "$tpm"
   if ((rc == 0)) && [[ -n $expect ]] && ! grep -a -q -F -- "$expect" "$log"; then
     e2e_log "serial log lacks '$expect'"; rc=3
