@@ -19,11 +19,9 @@ public:
   bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
     switch (event) {
     case json::parse_event_t::object_start:
-      begin_element();
       m_frames.push_back(Frame{true, {}, {}, 0});
       break;
     case json::parse_event_t::array_start:
-      begin_element();
       m_frames.push_back(Frame{false, {}, {}, 0});
       break;
     case json::parse_event_t::key: {
@@ -43,7 +41,6 @@ public:
       end_element();
       break;
     case json::parse_event_t::value:
-      begin_element();
       end_element();
       break;
     }
@@ -60,7 +57,7 @@ private:
   static std::string frame_step(const std::string& ptr, const Frame& f) {
     return f.object ? child(ptr, f.key) : child(ptr, f.index);
   }
-  void begin_element() {}
+  // An element of the enclosing array is complete: the next one has the next index.
   void end_element() {
     if (!m_frames.empty() && !m_frames.back().object) ++m_frames.back().index;
   }
