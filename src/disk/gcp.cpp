@@ -22,7 +22,7 @@ constexpr std::uint64_t k_record = 10240; // GNU tar default: blocking factor 20
 class GzipWriter {
 public:
   GzipWriter() {
-    if (deflateInit2(&m_z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&m_z, k_level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
       fail(ErrorKind::internal, "gzip: deflateInit2 failed");
     }
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=3 (Unix): no name, no time, always the same.
@@ -34,10 +34,13 @@ public:
   GzipWriter(const GzipWriter&) = delete;
   GzipWriter& operator=(const GzipWriter&) = delete;
 
-  void write(ByteSpan b) {
+  void write(ByteSpan b, bool zeros = false) {
+    static const uLong zero_crc = ::crc32(0L, Bytes(1U << 20, 0).data(), 1U << 20);
     while (!b.empty()) {
       const std::size_t n = std::min<std::size_t>(b.size(), 1U << 20);
-      m_crc = ::crc32(m_crc, b.data(), static_cast<uInt>(n));
+      // CRC of a full zero chunk by combination (O(log n)) instead of rehashing zeros.
+      m_crc = zeros && n == (1U << 20) ? ::crc32_combine(m_crc, zero_crc, static_cast<z_off_t>(n))
+                                       : ::crc32(m_crc, b.data(), static_cast<uInt>(n));
       m_size += n;
       m_z.next_in = const_cast<Bytef*>(b.data()); // zlib's API is not const-correct
       m_z.avail_in = static_cast<uInt>(n);
@@ -45,11 +48,20 @@ public:
       b = b.subspan(n);
     }
   }
+  // Long zero runs (the GiB padding) are compressed with level 1 + Z_RLE, which is several
+  // times faster on zeros than level 6 and produces nearly the same size; the switch points
+  // depend only on the input, so the output stays deterministic for a given zlib.
   void write_zeros(std::uint64_t n) {
     static const Bytes zeros(1U << 20, 0);
+    const bool fast = n >= zeros.size();
+    if (fast) set_params(1, Z_RLE);
+    write_zeros_with_current_params(n, zeros);
+    if (fast) set_params(k_level, Z_DEFAULT_STRATEGY);
+  }
+  void write_zeros_with_current_params(std::uint64_t n, const Bytes& zeros) {
     while (n > 0) {
       const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, zeros.size()));
-      write(ByteSpan(zeros).subspan(0, k));
+      write(ByteSpan(zeros).subspan(0, k), true);
       n -= k;
     }
   }
@@ -63,6 +75,19 @@ public:
   }
 
 private:
+  void set_params(int level, int strategy) {
+    std::uint8_t buf[1 << 16];
+    while (true) {
+      m_z.next_in = nullptr;
+      m_z.avail_in = 0;
+      m_z.next_out = buf;
+      m_z.avail_out = sizeof buf;
+      const int rc = deflateParams(&m_z, level, strategy);
+      m_out.insert(m_out.end(), buf, buf + (sizeof buf - m_z.avail_out));
+      if (rc == Z_OK) return;
+      if (rc != Z_BUF_ERROR) fail(ErrorKind::internal, "gzip: deflateParams failed");
+    }
+  }
   void pump(int flush) {
     std::uint8_t buf[1 << 16];
     while (true) {
@@ -74,6 +99,7 @@ private:
       if (flush == Z_FINISH ? rc == Z_STREAM_END : (m_z.avail_in == 0 && m_z.avail_out != 0)) break;
     }
   }
+  static constexpr int k_level = 6;
   z_stream m_z{};
   Bytes m_out;
   uLong m_crc = 0;

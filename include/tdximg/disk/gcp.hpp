@@ -14,7 +14,8 @@
 // mtime = SOURCE_DATE_EPOCH clamped to 0..8^11-1, typeflag '0', size in 11 octal digits or GNU
 // base-256 when >= 8 GiB; two zero blocks; padded to 10240-byte records (GNU tar's default
 // blocking factor 20). gzip: RFC 1952 header with MTIME 0, no FNAME, XFL 0, OS 3 (Unix),
-// deflate level 6 (zlib), written incrementally without materializing the GiB disk.
+// deflate level 6 (zlib; zero runs of >= 1 MiB switch to level 1 + Z_RLE for speed, at
+// input-determined points), written incrementally without materializing the GiB disk.
 
 #include <cstdint>
 

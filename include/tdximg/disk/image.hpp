@@ -9,7 +9,9 @@
 //   fatgen103); then 1 MiB holding the backup entries + header in its last 33 sectors.
 //   disk.raw and disk.vhd share these bytes; the GCP disk is padded to a whole GiB, which
 //   moves the backup GPT and changes the primary header (gcp.hpp).
-// GUIDs and the FAT serial are derived from the ESP content; timestamps from SOURCE_DATE_EPOCH.
+// GUIDs (derived_guid("disk"/"partition", seed)) and the FAT serial are derived from the ESP
+// content: seed = sha256 over each file's path, NUL, sha256(data) in path order, then
+// SOURCE_DATE_EPOCH, ESP size and disk size as u64le. Timestamps from SOURCE_DATE_EPOCH.
 
 #include <cstdint>
 #include <optional>
