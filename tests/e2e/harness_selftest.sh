@@ -29,7 +29,7 @@ for t in python3 cpio objcopy objdump apt-get dpkg-deb depmod modprobe pesign sb
 done
 
 cache=${TDXIMG_BINARY_DIR:-/tmp}/e2e-cache
-work=$(e2e_mktemp)
+e2e_mktemp work
 
 # ---- negative checks of the parsers (cheap; prove they can fail) ----------------------------
 printf 'PCR sha256 4 zz\nBEGIN EVENTLOG tpm0\nAAAA\nEND EVENTLOG tpm0 7\n' >"$work/bad.log"

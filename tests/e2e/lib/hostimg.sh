@@ -55,7 +55,8 @@ e2e_host_kernel() {
 # modules.dep are copied to /lib/modules/KVER.
 e2e_host_initramfs() {
   local out=$1 init=$2 busybox=$3 mods=${4:-} ktree=${5:-} kver=${6:-} root m f
-  root=$(e2e_mktemp)/root
+  e2e_mktemp root || return 1
+  root=$root/root
   mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,root}
   cp "$busybox" "$root/bin/busybox" && chmod 0755 "$root/bin/busybox"
   ln -s busybox "$root/bin/sh"
@@ -92,7 +93,7 @@ e2e_host_uki() {
   local stub=${5:-/usr/lib/systemd/boot/efi/linuxx64.efi.stub} d end vma args=() name file
   command -v objcopy >/dev/null || { e2e_log "objcopy missing (binutils)"; return 1; }
   [[ -f $stub ]] || { e2e_log "no stub at $stub (apt-get install systemd-boot-efi)"; return 1; }
-  d=$(e2e_mktemp)
+  e2e_mktemp d || return 1
   printf 'ID=tdximg-e2e\nNAME="tdximg e2e harness selftest"\n' >"$d/osrel"
   printf '%s' "$cmdline" >"$d/cmdline"
   # End of the stub's image (RVA of the last section + its size); ImageBase is 0 in the stub.

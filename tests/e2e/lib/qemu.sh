@@ -45,16 +45,17 @@ e2e_on_exit() { E2E_EXIT_CMDS+=("$*"); }
 
 e2e_log() { echo "e2e: $*" >&2; }
 
-# e2e_mktemp: a temporary directory removed at exit (unless TDXIMG_E2E_KEEP=1).
+# e2e_mktemp VAR: create a temporary directory, removed at exit (unless TDXIMG_E2E_KEEP=1), and
+# store its path in VAR. (Not "d=$(e2e_mktemp)": a subshell could not register the cleanup.)
 e2e_mktemp() {
-  local d
-  d=$(mktemp -d "${TMPDIR:-/tmp}/tdximg-e2e.XXXXXX")
+  local _d
+  _d=$(mktemp -d "${TMPDIR:-/tmp}/tdximg-e2e.XXXXXX") || return 1
   if [[ "${TDXIMG_E2E_KEEP:-0}" == 1 ]]; then
-    e2e_on_exit "echo 'e2e: kept $d' >&2"
+    e2e_on_exit "echo 'e2e: kept $_d' >&2"
   else
-    e2e_on_exit "rm -rf '$d'"
+    e2e_on_exit "rm -rf '$_d'"
   fi
-  echo "$d"
+  printf -v "$1" '%s' "$_d"
 }
 
 # ---- tools -----------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ e2e_accel() {
     case $TDXIMG_E2E_ACCEL in kvm | tcg) echo "$TDXIMG_E2E_ACCEL"; return 0 ;; esac
     e2e_log "TDXIMG_E2E_ACCEL must be kvm or tcg, not '$TDXIMG_E2E_ACCEL'"; return 2
   fi
-  local cache="${TDXIMG_BINARY_DIR:-/tmp}/e2e-accel.cache" boot_id accel
+  local cache="${TDXIMG_BINARY_DIR:-/tmp}/e2e-accel.cache" boot_id accel cid
   boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
   if [[ -f $cache ]] && read -r cid accel <"$cache" && [[ $cid == "$boot_id" && $accel =~ ^(kvm|tcg)$ ]]; then
     echo "$accel"; return 0
@@ -121,13 +122,14 @@ e2e_accel() {
       grep -a -q 'KVM internal error' "$d/qemu.log" 2>/dev/null && break
       sleep 0.1
     done
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     [[ $accel == kvm ]] || e2e_log "KVM probe: OVMF printed nothing under -accel kvm; using tcg ($(head -n 1 "$d/qemu.log"))"
     rm -rf "$d"
   else
     e2e_log "no usable /dev/kvm; using tcg"
   fi
-  mkdir -p "$(dirname "$cache")" 2>/dev/null && echo "$boot_id $accel" >"$cache" 2>/dev/null
+  { mkdir -p "$(dirname "$cache")" && echo "$boot_id $accel" >"$cache"; } 2>/dev/null || true
   echo "$accel"
 }
 
@@ -165,9 +167,9 @@ e2e_stop_swtpm() {
   [[ -f $pidf ]] || return 0
   pid=$(cat "$pidf")
   if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$pidf"
 }
@@ -214,8 +216,10 @@ e2e_sign_snakeoil() {
 # e2e_boot IMAGE LOG [options]: boot IMAGE under qemu-system-x86_64 -machine q35 with Debian's
 # OVMF (code read-only, a fresh copy of the vars), no network, no other disk, the image's disk
 # first in the boot order (bootindex 0). The serial console (ttyS0) goes to LOG. Returns 0 when
-# the guest powered off (or rebooted: -no-reboot) by itself, 124 on timeout (QEMU is killed), 4 if OVMF found nothing to boot and started its shell, 5 on a kernel panic,
-# 3 if --expect was not met, else QEMU's exit code; on failure the tail of LOG goes to stderr.
+# the guest powered off (or rebooted: -no-reboot) by itself, 124 on timeout (QEMU is killed),
+# 4 if OVMF found nothing to boot and started its shell, 5 on a kernel panic, 3 if --expect was
+# not met, 2 on bad arguments, else QEMU's exit code; on failure LOG's tail goes to stderr.
+# Safe under `set -euo pipefail`.
 # IMAGE: a UKI (a PE file, put on a test ESP disk), a raw disk, or a VHD (*.vhd or --format vpc).
 # Options:
 #   --tpm DIR          attach a TPM 2.0 (tpm-tis); starts a fresh swtpm in DIR (e2e_start_swtpm)
@@ -250,7 +254,7 @@ e2e_boot() {
     [[ -n $timeout_s ]] || { [[ $accel == kvm ]] && timeout_s=120 || timeout_s=300; }
   fi
   local work
-  work=$(e2e_mktemp) || return 2
+  e2e_mktemp work || return 2
 
   # A bare UKI goes onto a test ESP disk.
   if [[ $(head -c 2 "$image" | od -An -c | tr -d ' ') == MZ ]]; then
@@ -279,7 +283,9 @@ e2e_boot() {
     -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd"
     -drive "if=none,id=disk0,format=$fmtopt,snapshot=on,file=$image"
     -device virtio-blk-pci,drive=disk0,bootindex=0)
+  local tpm_state=off
   if [[ -n $tpm ]]; then
+    tpm_state=on
     e2e_start_swtpm "$tpm" || return 2
     args+=(-chardev "socket,id=chrtpm,path=$tpm/sock" -tpmdev emulator,id=tpm0,chardev=chrtpm
       -device tpm-tis,tpmdev=tpm0)
@@ -303,11 +309,14 @@ e2e_boot() {
     sleep 0.5
   done
   if [[ -n $why ]]; then
-    kill "$qpid" 2>/dev/null
+    kill "$qpid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$qpid" 2>/dev/null
+    kill -9 "$qpid" 2>/dev/null || true
   fi
-  wait "$qpid"; rc=$?
+  rc=0
+  wait "$qpid" || rc=$?
+  # With panic=-1 a panicking kernel reboots, and -no-reboot makes QEMU exit 0: still a failure.
+  [[ -z $why ]] && grep -a -q 'Kernel panic - not syncing' "$log" && why=panic
   case $why in
     timeout) rc=124; e2e_log "TIMEOUT after ${timeout_s}s" ;;
     firmware) rc=4; e2e_log "OVMF found nothing bootable on $(basename "$image") (it started its shell)" ;;
@@ -316,8 +325,8 @@ e2e_boot() {
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   E2E_LAST_BOOT_SECONDS=$((ms / 1000)).$(printf %03d $((ms % 1000)))
   E2E_LAST_BOOT_CPU_SECONDS=$((cpu_ticks / $(getconf CLK_TCK)))
-  e2e_log "boot of $(basename "$image") ($accel, ${mem}, tpm=${tpm:+on}, secure-boot=$sb): rc=$rc in ${E2E_LAST_BOOT_SECONDS}s (QEMU CPU ${E2E_LAST_BOOT_CPU_SECONDS}s)"
-  [[ -n $tpm ]] && e2e_stop_swtpm "$tpm"
+  e2e_log "boot of $(basename "$image") ($accel, ${mem}, tpm=$tpm_state, secure-boot=$sb): rc=$rc in ${E2E_LAST_BOOT_SECONDS}s (QEMU CPU ${E2E_LAST_BOOT_CPU_SECONDS}s)"
+  if [[ -n $tpm ]]; then e2e_stop_swtpm "$tpm"; fi
   if ((rc == 0)) && [[ -n $expect ]] && ! grep -a -q -F -- "$expect" "$log"; then
     e2e_log "serial log lacks '$expect'"; rc=3
   fi
