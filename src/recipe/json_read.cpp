@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <set>
-
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::recipe::detail {
@@ -14,7 +13,8 @@ namespace {
 // the last of two equal keys silently; a recipe with two "mode"s is a mistake we report.
 class DuplicateKeyCheck {
 public:
-  explicit DuplicateKeyCheck(std::string_view display) : m_display(display) {}
+  explicit DuplicateKeyCheck(std::string_view display)
+      : m_display(display) {}
 
   bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
     switch (event) {
@@ -29,7 +29,8 @@ public:
       std::string key = parsed.get<std::string>();
       if (!f.keys.insert(key).second) {
         std::string ptr;
-        for (std::size_t i = 0; i + 1 < m_frames.size(); ++i) ptr = frame_step(ptr, m_frames[i]);
+        for (std::size_t i = 0; i + 1 < m_frames.size(); ++i)
+          ptr = frame_step(ptr, m_frames[i]);
         fail(ErrorKind::input, "{}: {}: duplicate key", m_display, child(ptr, key));
       }
       f.key = std::move(key);
@@ -103,23 +104,34 @@ json parse_json(std::string_view text, std::string_view display, bool comments) 
 
 std::string type_name(const json& v) {
   switch (v.type()) {
-  case json::value_t::object: return "object";
-  case json::value_t::array: return "array";
-  case json::value_t::string: return "string";
+  case json::value_t::object:
+    return "object";
+  case json::value_t::array:
+    return "array";
+  case json::value_t::string:
+    return "string";
   case json::value_t::number_integer:
-  case json::value_t::number_unsigned: return "integer";
-  case json::value_t::number_float: return "number";
-  case json::value_t::boolean: return "boolean";
-  case json::value_t::null: return "null";
-  default: return "value";
+  case json::value_t::number_unsigned:
+    return "integer";
+  case json::value_t::number_float:
+    return "number";
+  case json::value_t::boolean:
+    return "boolean";
+  case json::value_t::null:
+    return "null";
+  default:
+    return "value";
   }
 }
 
 std::string show(const json& v) {
   std::string s;
-  if (v.is_object()) s = "object";
-  else if (v.is_array()) s = "array";
-  else s = type_name(v) + " " + v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (v.is_object())
+    s = "object";
+  else if (v.is_array())
+    s = "array";
+  else
+    s = type_name(v) + " " + v.dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   return s;
 }
@@ -128,9 +140,12 @@ std::string child(const std::string& ptr, std::string_view key) {
   std::string out = ptr;
   out.push_back('/');
   for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out.push_back(c);
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out.push_back(c);
   }
   return out;
 }
@@ -145,17 +160,22 @@ void Where::fail_at(const std::string& ptr, const std::string& message) const {
 
 Obj::Obj(const Where& w, const json& j, std::string ptr,
          std::initializer_list<std::string_view> allowed)
-    : m_w(w), m_j(j), m_ptr(std::move(ptr)) {
+    : m_w(w)
+    , m_j(j)
+    , m_ptr(std::move(ptr)) {
   if (!j.is_object()) w.fail_at(m_ptr, "expected object, got " + show(j));
   for (const auto& [key, value] : j.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string list;
-    for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    for (std::string_view a : allowed)
+      list += (list.empty() ? "" : ", ") + std::string(a);
     w.fail_at(child(m_ptr, key), "unknown key (expected one of: " + list + ")");
   }
 }
 
-bool Obj::has(std::string_view key) const { return m_j.contains(key); }
+bool Obj::has(std::string_view key) const {
+  return m_j.contains(key);
+}
 
 const json& Obj::at(std::string_view key) const {
   const auto it = m_j.find(key);
@@ -214,12 +234,14 @@ std::uint64_t read_uint(const Where& w, const json& v, const std::string& ptr, s
 
 std::string read_sha256(const Where& w, const json& v, const std::string& ptr) {
   std::string s = read_string(w, v, ptr, true);
-  const bool ok = s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-                    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-                  });
+  const bool ok =
+      s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+      });
   if (!ok) w.fail_at(ptr, "expected 64 hex digits (sha256), got " + show(v));
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](char c) { return (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c; });
+  std::transform(s.begin(), s.end(), s.begin(), [](char c) {
+    return (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c;
+  });
   return s;
 }
 

@@ -4,11 +4,10 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace tdximg::recipe::detail {
 
@@ -35,7 +34,8 @@ struct Where {
 // An object whose keys were checked against `allowed`.
 class Obj {
 public:
-  Obj(const Where& w, const json& j, std::string ptr, std::initializer_list<std::string_view> allowed);
+  Obj(const Where& w, const json& j, std::string ptr,
+      std::initializer_list<std::string_view> allowed);
   bool has(std::string_view key) const;
   const json& at(std::string_view key) const; // throws "missing required key"
   std::string ptr(std::string_view key) const { return child(m_ptr, key); }
@@ -43,7 +43,7 @@ public:
   const json& raw() const noexcept { return m_j; }
   const Where& where() const noexcept { return m_w; }
 
-  std::string str(std::string_view key) const;             // required, non-empty
+  std::string str(std::string_view key) const;                     // required, non-empty
   std::string str_or(std::string_view key, std::string def) const; // optional; may be empty
   bool boolean_or(std::string_view key, bool def) const;
   std::uint64_t uint(std::string_view key, std::uint64_t max) const;

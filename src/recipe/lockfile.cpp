@@ -1,12 +1,10 @@
-#include <tdximg/recipe/lockfile.hpp>
+#include "json_read.hpp"
 
 #include <limits>
-
+#include <tdximg/recipe/lockfile.hpp>
 #include <tdximg/recipe/parser.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>
-
-#include "json_read.hpp"
 
 namespace tdximg::recipe {
 
@@ -20,7 +18,8 @@ LockFile parse_lock(std::string_view text, std::string_view display) {
   const Obj top(w, root, "", {"schema", "recipe_sha256", "inputs"});
   LockFile lock;
   const json& schema = top.at("schema");
-  if (!schema.is_number_integer()) w.fail_at("/schema", "expected integer, got " + detail::show(schema));
+  if (!schema.is_number_integer())
+    w.fail_at("/schema", "expected integer, got " + detail::show(schema));
   if (schema != k_schema)
     w.fail_at("/schema", fmt::format("expected {}, got {} (this tdximg reads lock schema {})",
                                      k_schema, schema.dump(), k_schema));
@@ -31,15 +30,20 @@ LockFile parse_lock(std::string_view text, std::string_view display) {
   if (!inputs.is_object()) w.fail_at("/inputs", "expected object, got " + detail::show(inputs));
   for (const auto& [name, value] : inputs.items()) {
     const std::string ptr = detail::child("/inputs", name);
-    const Obj o(w, value, ptr,
-                {"kind", "sha256", "size", "package", "version", "suite", "arch", "filename", "url"});
+    const Obj o(
+        w, value, ptr,
+        {"kind", "sha256", "size", "package", "version", "suite", "arch", "filename", "url"});
     LockEntry e;
     e.name = name;
     const std::string kind = o.str("kind");
-    if (kind == "path") e.kind = InputKind::path;
-    else if (kind == "deb") e.kind = InputKind::deb;
-    else if (kind == "url") e.kind = InputKind::url;
-    else w.fail_at(o.ptr("kind"), "expected one of: path, deb, url, got \"" + kind + "\"");
+    if (kind == "path")
+      e.kind = InputKind::path;
+    else if (kind == "deb")
+      e.kind = InputKind::deb;
+    else if (kind == "url")
+      e.kind = InputKind::url;
+    else
+      w.fail_at(o.ptr("kind"), "expected one of: path, deb, url, got \"" + kind + "\"");
     e.sha256 = detail::read_sha256(w, o.at("sha256"), o.ptr("sha256"));
     e.size = o.uint_or("size", 0, std::numeric_limits<std::uint64_t>::max());
     e.package = o.str_or("package", "");
@@ -55,7 +59,9 @@ LockFile parse_lock(std::string_view text, std::string_view display) {
   return lock;
 }
 
-LockFile read_lock(const fs::path& path) { return parse_lock(read_text_file(path), path.string()); }
+LockFile read_lock(const fs::path& path) {
+  return parse_lock(read_text_file(path), path.string());
+}
 
 std::string write_lock_json(const LockFile& lock) {
   json inputs = json::object();

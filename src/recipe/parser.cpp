@@ -1,15 +1,13 @@
-#include <tdximg/recipe/parser.hpp>
+#include "json_read.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <set>
-
+#include <tdximg/recipe/parser.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>
-
-#include "json_read.hpp"
 
 namespace tdximg::recipe {
 
@@ -27,17 +25,17 @@ constexpr std::uint64_t k_max_major = (1U << 12) - 1; // Linux dev_t: 12-bit maj
 constexpr std::uint64_t k_max_minor = (1U << 20) - 1; //             20-bit minor
 constexpr std::size_t k_max_extends_depth = 32;
 
-constexpr std::string_view k_op_kinds[] = {"extract", "file",   "dir",    "symlink",
+constexpr std::string_view k_op_kinds[] = {"extract",  "file",    "dir",      "symlink",
                                            "hardlink", "chardev", "blockdev", "fifo",
-                                           "remove",  "chmod",  "chown",  "modules"};
+                                           "remove",   "chmod",   "chown",    "modules"};
 constexpr std::string_view k_outputs[] = {"initramfs", "uki", "raw", "vhd", "gcp"};
 constexpr std::string_view k_platforms[] = {"qemu", "azure", "tdx"};
 constexpr std::string_view k_vmms[] = {"qemu", "qemu-8-two-pass"};
 
-template <std::size_t N>
-std::string join(const std::string_view (&list)[N]) {
+template <std::size_t N> std::string join(const std::string_view (&list)[N]) {
   std::string out;
-  for (std::string_view s : list) out += (out.empty() ? "" : ", ") + std::string(s);
+  for (std::string_view s : list)
+    out += (out.empty() ? "" : ", ") + std::string(s);
   return out;
 }
 
@@ -80,7 +78,8 @@ std::string read_image_path(const Where& w, const json& v, const std::string& pt
   if (s.front() != '/')
     w.fail_at(ptr, "expected an absolute image path (starting with '/'), got \"" + s + "\"");
   std::string out;
-  for (const std::string& p : path_components(w, s, ptr)) out += "/" + p;
+  for (const std::string& p : path_components(w, s, ptr))
+    out += "/" + p;
   if (out.empty()) {
     if (root == AllowRoot::no) w.fail_at(ptr, "expected a path below '/', got \"" + s + "\"");
     out = "/";
@@ -95,7 +94,8 @@ std::string read_archive_path(const Where& w, const json& v, const std::string& 
                               AllowEmpty empty = AllowEmpty::no) {
   const std::string s = read_string(w, v, ptr, empty == AllowEmpty::yes);
   std::string out;
-  for (const std::string& p : path_components(w, s, ptr)) out += (out.empty() ? "" : "/") + p;
+  for (const std::string& p : path_components(w, s, ptr))
+    out += (out.empty() ? "" : "/") + p;
   if (out.empty() && empty == AllowEmpty::no)
     w.fail_at(ptr, "expected a path inside the archive, got \"" + s + "\"");
   return out;
@@ -110,7 +110,8 @@ std::vector<std::string> read_one_or_many(const Where& w, const json& v, const s
     out.push_back(one(v, ptr));
   } else if (v.is_array()) {
     if (v.empty()) w.fail_at(ptr, "expected a non-empty array, got []");
-    for (std::size_t i = 0; i < v.size(); ++i) out.push_back(one(v[i], child(ptr, i)));
+    for (std::size_t i = 0; i < v.size(); ++i)
+      out.push_back(one(v[i], child(ptr, i)));
   } else {
     w.fail_at(ptr, "expected string or array of strings, got " + show(v));
   }
@@ -121,7 +122,8 @@ template <typename F>
 std::vector<std::string> read_array(const Where& w, const json& v, const std::string& ptr, F one) {
   if (!v.is_array()) w.fail_at(ptr, "expected array, got " + show(v));
   std::vector<std::string> out;
-  for (std::size_t i = 0; i < v.size(); ++i) out.push_back(one(v[i], child(ptr, i)));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    out.push_back(one(v[i], child(ptr, i)));
   return out;
 }
 
@@ -136,7 +138,8 @@ std::uint32_t read_mode(const Where& w, const json& v, const std::string& ptr) {
                   std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '7'; });
   if (!ok) w.fail_at(ptr, "expected an octal mode string such as \"0755\", got \"" + s + "\"");
   std::uint32_t mode = 0;
-  for (char c : s) mode = mode * 8 + static_cast<std::uint32_t>(c - '0');
+  for (char c : s)
+    mode = mode * 8 + static_cast<std::uint32_t>(c - '0');
   return mode;
 }
 
@@ -156,7 +159,8 @@ std::string read_enum(const Where& w, const json& v, const std::string& ptr,
 
 // A relative host path (resolved against the declaring recipe's directory). Absolute paths
 // are refused so that a recipe tree can be moved and still mean the same thing.
-fs::path read_host_path(const Where& w, const json& v, const std::string& ptr, const fs::path& dir) {
+fs::path read_host_path(const Where& w, const json& v, const std::string& ptr,
+                        const fs::path& dir) {
   const std::string s = read_string(w, v, ptr, false);
   if (s.front() == '/')
     w.fail_at(ptr, "expected a path relative to the recipe's directory, got \"" + s + "\"");
@@ -175,7 +179,9 @@ struct FileRecipe {
 
 class FileParser {
 public:
-  FileParser(std::string display, fs::path dir) : m_w{std::move(display)}, m_dir(std::move(dir)) {}
+  FileParser(std::string display, fs::path dir)
+      : m_w{std::move(display)}
+      , m_dir(std::move(dir)) {}
 
   FileRecipe parse(const json& root) {
     const Obj top(m_w, root, "",
@@ -184,7 +190,8 @@ public:
                    "initramfs", "uki", "outputs", "measure"});
     FileRecipe out;
     Recipe& r = out.r;
-    for (const auto& [key, value] : root.items()) out.present.insert(key);
+    for (const auto& [key, value] : root.items())
+      out.present.insert(key);
 
     const json& schema = top.at("schema");
     if (!schema.is_number_integer())
@@ -204,8 +211,9 @@ public:
     if (top.has("name")) r.name = read_name(m_w, top.at("name"), "/name");
     if (top.has("extends")) out.extends = top.str("extends");
     if (top.has("source_date_epoch"))
-      r.source_date_epoch = static_cast<std::int64_t>(top.uint(
-          "source_date_epoch", static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
+      r.source_date_epoch = static_cast<std::int64_t>(
+          top.uint("source_date_epoch",
+                   static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
     if (top.has("inputs")) parse_inputs(top.at("inputs"), r);
     if (top.has("layers")) parse_layers(top.at("layers"), r);
     if (top.has("kernel")) r.kernel = file_ref(top.at("kernel"), "/kernel");
@@ -235,7 +243,8 @@ private:
 
   Input parse_input(const std::string& name, const json& spec, const std::string& ptr) {
     if (!spec.is_object()) m_w.fail_at(ptr, "expected object, got " + show(spec));
-    const int kinds = int{spec.contains("path")} + int{spec.contains("deb")} + int{spec.contains("url")};
+    const int kinds =
+        int{spec.contains("path")} + int{spec.contains("deb")} + int{spec.contains("url")};
     if (kinds != 1)
       m_w.fail_at(ptr, fmt::format("expected exactly one of: path, deb, url, got {}", kinds));
     Input in;
@@ -254,9 +263,9 @@ private:
       check_chars(o, "suite", "abcdefghijklmnopqrstuvwxyz0123456789-", in.deb.suite);
       if (o.has("version")) {
         in.deb.version = o.str("version");
-        check_chars(o, "version",
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+-~:",
-                    in.deb.version);
+        check_chars(
+            o, "version",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+-~:", in.deb.version);
       }
       if (o.has("arch")) {
         in.deb.arch = o.str("arch");
@@ -279,8 +288,8 @@ private:
   void check_chars(const Obj& o, std::string_view key, std::string_view allowed,
                    const std::string& value) {
     if (value.find_first_not_of(allowed) != std::string::npos)
-      m_w.fail_at(o.ptr(key), fmt::format("expected only the characters [{}], got \"{}\"", allowed,
-                                          value));
+      m_w.fail_at(o.ptr(key),
+                  fmt::format("expected only the characters [{}], got \"{}\"", allowed, value));
   }
 
   void read_pins(const Obj& o, Input& in) {
@@ -297,8 +306,8 @@ private:
       Layer layer;
       layer.name = read_name(m_w, o.at("name"), o.ptr("name"));
       if (!names.insert(layer.name).second)
-        m_w.fail_at(o.ptr("name"), "expected a unique layer name, got \"" + layer.name +
-                                       "\" a second time");
+        m_w.fail_at(o.ptr("name"),
+                    "expected a unique layer name, got \"" + layer.name + "\" a second time");
       const json& ops = o.at("ops");
       if (!ops.is_array()) m_w.fail_at(o.ptr("ops"), "expected array, got " + show(ops));
       for (std::size_t j = 0; j < ops.size(); ++j)
@@ -314,9 +323,11 @@ private:
       if (v.contains(k)) kinds.push_back(k);
     if (kinds.size() != 1) {
       std::string got;
-      for (std::string_view k : kinds) got += (got.empty() ? "" : ", ") + std::string(k);
+      for (std::string_view k : kinds)
+        got += (got.empty() ? "" : ", ") + std::string(k);
       if (kinds.empty()) {
-        for (const auto& [key, value] : v.items()) got += (got.empty() ? "" : ", ") + key;
+        for (const auto& [key, value] : v.items())
+          got += (got.empty() ? "" : ", ") + key;
         m_w.fail_at(ptr, "expected exactly one op kind (" + join(k_op_kinds) +
                              "), got none (keys: " + (got.empty() ? "none" : got) + ")");
       }
@@ -338,16 +349,18 @@ private:
     };
 
     if (kind == "extract") {
-      const Obj o(m_w, v, ptr,
-                  {"extract", "include", "exclude", "strip_prefix", "to", "allow_devices",
-                   "allow_setuid"});
+      const Obj o(
+          m_w, v, ptr,
+          {"extract", "include", "exclude", "strip_prefix", "to", "allow_devices", "allow_setuid"});
       ExtractOp op;
       op.input = input_name(o.at("extract"), o.ptr("extract"));
-      if (o.has("include")) op.include = read_array(m_w, o.at("include"), o.ptr("include"), archive_glob);
-      if (o.has("exclude")) op.exclude = read_array(m_w, o.at("exclude"), o.ptr("exclude"), archive_glob);
+      if (o.has("include"))
+        op.include = read_array(m_w, o.at("include"), o.ptr("include"), archive_glob);
+      if (o.has("exclude"))
+        op.exclude = read_array(m_w, o.at("exclude"), o.ptr("exclude"), archive_glob);
       if (o.has("strip_prefix"))
-        op.strip_prefix = read_archive_path(m_w, o.at("strip_prefix"), o.ptr("strip_prefix"),
-                                            AllowEmpty::yes);
+        op.strip_prefix =
+            read_archive_path(m_w, o.at("strip_prefix"), o.ptr("strip_prefix"), AllowEmpty::yes);
       if (o.has("to")) op.to = read_image_path(m_w, o.at("to"), o.ptr("to"), AllowRoot::yes);
       op.allow_devices = o.boolean_or("allow_devices", false);
       op.allow_setuid = o.boolean_or("allow_setuid", false);
@@ -363,7 +376,8 @@ private:
       if (o.has("from")) op.from = input_name(o.at("from"), o.ptr("from"));
       if (o.has("text")) op.text = read_string(m_w, o.at("text"), o.ptr("text"), true);
       if (o.has("member")) {
-        if (!o.has("from")) m_w.fail_at(o.ptr("member"), "\"member\" needs \"from\" (an archive input)");
+        if (!o.has("from"))
+          m_w.fail_at(o.ptr("member"), "\"member\" needs \"from\" (an archive input)");
         op.member = read_archive_path(m_w, o.at("member"), o.ptr("member"));
       }
       if (o.has("mode")) op.mode = read_mode(m_w, o.at("mode"), o.ptr("mode"));
@@ -431,16 +445,14 @@ private:
     const Obj o(m_w, v, ptr, {"modules", "from"});
     ModulesOp op;
     op.from = input_name(o.at("from"), o.ptr("from"));
-    op.names = read_one_or_many(m_w, o.at("modules"), o.ptr("modules"),
-                                [&](const json& x, const std::string& p) {
-                                  std::string n = read_string(m_w, x, p, false);
-                                  if (n.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
-                                                          "opqrstuvwxyz0123456789_-") !=
-                                      std::string::npos)
-                                    m_w.fail_at(p, "expected a module name like \"virtio_net\", got " +
-                                                       show(x));
-                                  return n;
-                                });
+    op.names = read_one_or_many(
+        m_w, o.at("modules"), o.ptr("modules"), [&](const json& x, const std::string& p) {
+          std::string n = read_string(m_w, x, p, false);
+          if (n.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                  "opqrstuvwxyz0123456789_-") != std::string::npos)
+            m_w.fail_at(p, "expected a module name like \"virtio_net\", got " + show(x));
+          return n;
+        });
     return op;
   }
 
@@ -457,9 +469,9 @@ private:
     if (!v.is_object()) m_w.fail_at("/os_release", "expected object, got " + show(v));
     for (const auto& [key, value] : v.items()) {
       const std::string ptr = child("/os_release", key);
-      const bool key_ok = !key.empty() && !(key[0] >= '0' && key[0] <= '9') &&
-                          key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
-                              std::string::npos;
+      const bool key_ok =
+          !key.empty() && !(key[0] >= '0' && key[0] <= '9') &&
+          key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == std::string::npos;
       if (!key_ok) m_w.fail_at(ptr, "expected an os-release key like VERSION_ID (A-Z, 0-9, _)");
       std::string s = read_string(m_w, value, ptr, true);
       if (s.find_first_of("\n\r") != std::string::npos)
@@ -474,11 +486,17 @@ private:
     const std::string c = o.has("compression")
                               ? read_enum(m_w, o.at("compression"), o.ptr("compression"), k_comp)
                               : "zstd";
-    struct Range { Compression comp; int lo, hi, def; };
+    struct Range {
+      Compression comp;
+      int lo, hi, def;
+    };
     Range range{Compression::zstd, 1, 19, 19};
-    if (c == "none") range = {Compression::none, 0, 0, 0};
-    else if (c == "gzip") range = {Compression::gzip, 1, 9, 9};
-    else if (c == "xz") range = {Compression::xz, 0, 9, 6};
+    if (c == "none")
+      range = {Compression::none, 0, 0, 0};
+    else if (c == "gzip")
+      range = {Compression::gzip, 1, 9, 9};
+    else if (c == "xz")
+      range = {Compression::xz, 0, 9, 6};
     r.initramfs.compression = range.comp;
     r.initramfs.level = range.def;
     if (o.has("level")) {
@@ -499,7 +517,8 @@ private:
     if (o.has("splash")) out.r.uki.splash = file_ref(o.at("splash"), o.ptr("splash"));
     if (o.has("dtb")) out.r.uki.dtb = file_ref(o.at("dtb"), o.ptr("dtb"));
     if (o.has("sbat")) out.r.uki.sbat = read_string(m_w, o.at("sbat"), o.ptr("sbat"), false);
-    for (const auto& [key, value] : v.items()) out.present.insert("uki/" + key);
+    for (const auto& [key, value] : v.items())
+      out.present.insert("uki/" + key);
   }
 
   void parse_outputs(const json& v, Recipe& r) {
@@ -521,13 +540,14 @@ private:
     const Obj o(m_w, v, "/measure",
                 {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration"});
     MeasureSpec& m = out.r.measure;
-    for (const auto& [key, value] : v.items()) out.present.insert("measure/" + key);
+    for (const auto& [key, value] : v.items())
+      out.present.insert("measure/" + key);
     if (o.has("platforms")) {
-      m.platforms = read_array(m_w, o.at("platforms"), o.ptr("platforms"),
-                               [&](const json& x, const std::string& p) {
-                                 return read_enum(m_w, x, p, k_platforms);
-                               });
-      if (m.platforms.empty()) m_w.fail_at(o.ptr("platforms"), "expected at least one platform, got []");
+      m.platforms = read_array(
+          m_w, o.at("platforms"), o.ptr("platforms"),
+          [&](const json& x, const std::string& p) { return read_enum(m_w, x, p, k_platforms); });
+      if (m.platforms.empty())
+        m_w.fail_at(o.ptr("platforms"), "expected at least one platform, got []");
       unique(m.platforms, o.ptr("platforms"));
     }
     if (o.has("secure_boot")) {
@@ -543,8 +563,8 @@ private:
           m.secure_boot.push_back(b);
         }
       } else {
-        m_w.fail_at(o.ptr("secure_boot"), "expected boolean or non-empty array of booleans, got " +
-                                              show(sb));
+        m_w.fail_at(o.ptr("secure_boot"),
+                    "expected boolean or non-empty array of booleans, got " + show(sb));
       }
     }
     if (o.has("firmware")) m.firmware = file_ref(o.at("firmware"), o.ptr("firmware"));
@@ -560,8 +580,8 @@ private:
         shape.memory_bytes = read_memory(vm.at("memory"), vm.ptr("memory"));
         shape.cpus = static_cast<std::uint32_t>(vm.uint("cpus", 4096));
         if (shape.cpus == 0) m_w.fail_at(vm.ptr("cpus"), "expected at least 1 cpu, got 0");
-        shape.name = vm.has("name") ? read_name(m_w, vm.at("name"), vm.ptr("name"))
-                                    : default_vm_name(shape);
+        shape.name =
+            vm.has("name") ? read_name(m_w, vm.at("name"), vm.ptr("name")) : default_vm_name(shape);
         if (!names.insert(shape.name).second)
           m_w.fail_at(ptr, "expected a unique VM shape name, got \"" + shape.name + "\" again");
         m.vms.push_back(std::move(shape));
@@ -591,11 +611,16 @@ private:
       std::string unit = s.substr(i);
       if (unit.size() == 3 && unit.substr(1) == "iB") unit = unit.substr(0, 1);
       int shift = -1;
-      if (unit.empty()) shift = 0;
-      else if (unit == "K") shift = 10;
-      else if (unit == "M") shift = 20;
-      else if (unit == "G") shift = 30;
-      else if (unit == "T") shift = 40;
+      if (unit.empty())
+        shift = 0;
+      else if (unit == "K")
+        shift = 10;
+      else if (unit == "M")
+        shift = 20;
+      else if (unit == "G")
+        shift = 30;
+      else if (unit == "T")
+        shift = 40;
       if (i == 0 || shift < 0)
         m_w.fail_at(ptr, "expected a size such as \"2G\", \"512M\" or bytes, got \"" + s + "\"");
       if (overflow || n > (std::numeric_limits<std::uint64_t>::max() >> shift))
@@ -607,7 +632,8 @@ private:
   }
 
   static std::string default_vm_name(const VmShape& s) {
-    static constexpr std::pair<int, const char*> k_units[] = {{40, "T"}, {30, "G"}, {20, "M"}, {10, "K"}};
+    static constexpr std::pair<int, const char*> k_units[] = {
+        {40, "T"}, {30, "G"}, {20, "M"}, {10, "K"}};
     std::string mem = std::to_string(s.memory_bytes);
     for (const auto& [shift, unit] : k_units) {
       const std::uint64_t u = 1ULL << shift;
@@ -635,15 +661,19 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
   const auto from = [&](const std::string& ptr) { return display + ": " + ptr; };
   if (has("name")) acc.name = c.name;
   if (has("source_date_epoch")) acc.source_date_epoch = c.source_date_epoch;
-  for (auto& [name, input] : c.inputs) acc.inputs[name] = std::move(input);
+  for (auto& [name, input] : c.inputs)
+    acc.inputs[name] = std::move(input);
   for (std::size_t i = 0; i < c.layers.size(); ++i) {
     // A child layer with a base layer's name replaces it in place; others are appended.
     const auto it = std::find_if(acc.layers.begin(), acc.layers.end(),
                                  [&](const Layer& l) { return l.name == c.layers[i].name; });
-    const std::size_t index =
-        it == acc.layers.end() ? acc.layers.size() : static_cast<std::size_t>(it - acc.layers.begin());
-    if (it == acc.layers.end()) acc.layers.push_back(std::move(c.layers[i]));
-    else *it = std::move(c.layers[i]);
+    const std::size_t index = it == acc.layers.end()
+                                  ? acc.layers.size()
+                                  : static_cast<std::size_t>(it - acc.layers.begin());
+    if (it == acc.layers.end())
+      acc.layers.push_back(std::move(c.layers[i]));
+    else
+      *it = std::move(c.layers[i]);
     origins[child("/layers", index)] = from(child("/layers", i));
   }
   if (has("kernel")) acc.kernel = c.kernel, origins["/kernel"] = from("/kernel");
@@ -652,7 +682,8 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
   // os_release merges by key; setting one form of os-release drops the inherited other form.
   if (has("os_release")) {
     acc.os_release_file.reset();
-    for (auto& [k, v] : c.os_release) acc.os_release[k] = std::move(v);
+    for (auto& [k, v] : c.os_release)
+      acc.os_release[k] = std::move(v);
   }
   if (has("os_release_file")) {
     acc.os_release.clear();
@@ -660,7 +691,8 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
     origins["/os_release_file"] = from("/os_release_file");
   }
   if (has("initramfs")) acc.initramfs = c.initramfs;
-  if (has("uki/splash")) acc.uki.splash = c.uki.splash, origins["/uki/splash"] = from("/uki/splash");
+  if (has("uki/splash"))
+    acc.uki.splash = c.uki.splash, origins["/uki/splash"] = from("/uki/splash");
   if (has("uki/dtb")) acc.uki.dtb = c.uki.dtb, origins["/uki/dtb"] = from("/uki/dtb");
   if (has("uki/sbat")) acc.uki.sbat = c.uki.sbat;
   if (has("outputs")) acc.outputs = c.outputs;
@@ -680,7 +712,9 @@ struct Loaded {
   FileRecipe recipe;
 };
 
-fs::path absolute_normal(const fs::path& p) { return fs::absolute(p).lexically_normal(); }
+fs::path absolute_normal(const fs::path& p) {
+  return fs::absolute(p).lexically_normal();
+}
 
 void load_chain(const fs::path& file, const std::string& display,
                 std::vector<std::pair<fs::path, std::string>>& stack, std::vector<Loaded>& out) {
@@ -691,8 +725,10 @@ void load_chain(const fs::path& file, const std::string& display,
   for (const auto& [seen, seen_display] : stack) {
     if (seen != key) continue;
     std::string chain;
-    for (const auto& [p, d] : stack) chain += d + " -> ";
-    fail(ErrorKind::input, "{}: /extends: extends cycle: {}{}", stack.back().second, chain, display);
+    for (const auto& [p, d] : stack)
+      chain += d + " -> ";
+    fail(ErrorKind::input, "{}: /extends: extends cycle: {}{}", stack.back().second, chain,
+         display);
   }
   if (stack.size() >= k_max_extends_depth)
     fail(ErrorKind::input, "{}: /extends: more than {} levels of extends", stack.back().second,
@@ -705,7 +741,8 @@ void load_chain(const fs::path& file, const std::string& display,
   if (recipe.extends) {
     const fs::path base = abs.parent_path() / *recipe.extends;
     fs::path base_file = base;
-    std::string base_display = (fs::path(display).parent_path() / *recipe.extends).lexically_normal().string();
+    std::string base_display =
+        (fs::path(display).parent_path() / *recipe.extends).lexically_normal().string();
     if (fs::is_directory(base)) {
       base_file = base / "recipe.json";
       base_display = (fs::path(base_display) / "recipe.json").string();
@@ -723,9 +760,10 @@ void check_from(const Recipe& r, const std::string& name, const std::string& whe
                 const std::string& field) {
   if (r.inputs.count(name) != 0) return;
   std::string declared;
-  for (const auto& [n, in] : r.inputs) declared += (declared.empty() ? "" : ", ") + n;
-  fail(ErrorKind::input, "{}/{}: expected a declared input, got \"{}\" (declared: {})", where, field,
-       name, declared.empty() ? "none" : declared);
+  for (const auto& [n, in] : r.inputs)
+    declared += (declared.empty() ? "" : ", ") + n;
+  fail(ErrorKind::input, "{}/{}: expected a declared input, got \"{}\" (declared: {})", where,
+       field, name, declared.empty() ? "none" : declared);
 }
 
 // Every `from` must name an input declared somewhere in the chain.
@@ -741,17 +779,23 @@ void check_references(const Recipe& r, const Origins& origins) {
       std::visit(
           [&](const auto& op) {
             using T = std::decay_t<decltype(op)>;
-            if constexpr (std::is_same_v<T, ExtractOp>) check_from(r, op.input, where, "extract");
+            if constexpr (std::is_same_v<T, ExtractOp>)
+              check_from(r, op.input, where, "extract");
             else if constexpr (std::is_same_v<T, FileOp>) {
               if (op.from) check_from(r, *op.from, where, "from");
-            } else if constexpr (std::is_same_v<T, ModulesOp>) check_from(r, op.from, where, "from");
+            } else if constexpr (std::is_same_v<T, ModulesOp>)
+              check_from(r, op.from, where, "from");
           },
           r.layers[i].ops[j]);
     }
   }
   const std::pair<const std::optional<FileRef>*, const char*> refs[] = {
-      {&r.kernel, "/kernel"},         {&r.stub, "/stub"},       {&r.os_release_file, "/os_release_file"},
-      {&r.uki.splash, "/uki/splash"}, {&r.uki.dtb, "/uki/dtb"}, {&r.measure.firmware, "/measure/firmware"}};
+      {&r.kernel, "/kernel"},
+      {&r.stub, "/stub"},
+      {&r.os_release_file, "/os_release_file"},
+      {&r.uki.splash, "/uki/splash"},
+      {&r.uki.dtb, "/uki/dtb"},
+      {&r.measure.firmware, "/measure/firmware"}};
   for (const auto& [ref, ptr] : refs)
     if (*ref) check_from(r, (*ref)->from, origin(ptr), "from");
 }
@@ -769,9 +813,12 @@ json op_json(const Op& any) {
       [](const auto& op) -> json {
         using T = std::decay_t<decltype(op)>;
         if constexpr (std::is_same_v<T, ExtractOp>) {
-          return {{"extract", op.input},         {"include", op.include},
-                  {"exclude", op.exclude},       {"strip_prefix", op.strip_prefix},
-                  {"to", op.to},                 {"allow_devices", op.allow_devices},
+          return {{"extract", op.input},
+                  {"include", op.include},
+                  {"exclude", op.exclude},
+                  {"strip_prefix", op.strip_prefix},
+                  {"to", op.to},
+                  {"allow_devices", op.allow_devices},
                   {"allow_setuid", op.allow_setuid}};
         } else if constexpr (std::is_same_v<T, FileOp>) {
           json j{{"file", op.path}, {"mode", format_mode(op.mode)}};
@@ -850,11 +897,12 @@ Recipe load_recipe(const fs::path& recipe) {
 
 std::int64_t parse_source_date_epoch(std::string_view value, std::string_view what) {
   // The reproducible-builds spec: "an integer ... identical to the output of date +%s".
-  const bool digits = !value.empty() &&
-                      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits = !value.empty() && std::all_of(value.begin(), value.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
   if (!digits || (value.size() > 1 && value[0] == '0'))
     fail(ErrorKind::input,
-         "{}: expected a non-negative decimal integer (seconds since 1970, like `date +%s`), got \"{}\"",
+         "{}: expected a non-negative decimal integer (seconds since 1970, like `date +%s`), got "
+         "\"{}\"",
          what, value);
   std::int64_t n = 0;
   for (char c : value) {
@@ -887,14 +935,18 @@ std::string canonical_json(const Recipe& r) {
   for (const auto& [name, in] : r.inputs) {
     json i;
     switch (in.kind) {
-    case InputKind::path: i["path"] = relative_to(in.path, top); break;
+    case InputKind::path:
+      i["path"] = relative_to(in.path, top);
+      break;
     case InputKind::deb:
       i["deb"] = in.deb.package;
       i["suite"] = in.deb.suite;
       i["arch"] = in.deb.arch;
       if (!in.deb.version.empty()) i["version"] = in.deb.version;
       break;
-    case InputKind::url: i["url"] = in.url; break;
+    case InputKind::url:
+      i["url"] = in.url;
+      break;
     }
     if (!in.sha256.empty()) i["sha256"] = in.sha256;
     if (in.size) i["size"] = *in.size;
@@ -903,14 +955,17 @@ std::string canonical_json(const Recipe& r) {
   j["layers"] = json::array();
   for (const Layer& l : r.layers) {
     json ops = json::array();
-    for (const Op& op : l.ops) ops.push_back(op_json(op));
+    for (const Op& op : l.ops)
+      ops.push_back(op_json(op));
     j["layers"].push_back({{"name", l.name}, {"ops", ops}});
   }
   if (r.kernel) j["kernel"] = ref_json(*r.kernel);
   if (r.stub) j["stub"] = ref_json(*r.stub);
   j["cmdline"] = r.cmdline;
-  if (r.os_release_file) j["os_release_file"] = ref_json(*r.os_release_file);
-  else j["os_release"] = r.os_release;
+  if (r.os_release_file)
+    j["os_release_file"] = ref_json(*r.os_release_file);
+  else
+    j["os_release"] = r.os_release;
   j["initramfs"] = {{"compression", compression_name(r.initramfs.compression)}};
   if (r.initramfs.compression != Compression::none) j["initramfs"]["level"] = r.initramfs.level;
   j["uki"] = json::object();
@@ -920,7 +975,8 @@ std::string canonical_json(const Recipe& r) {
   j["outputs"] = r.outputs;
   json m{{"platforms", r.measure.platforms}, {"vmm", r.measure.vmm}, {"vms", json::array()}};
   m["secure_boot"] = json::array();
-  for (bool b : r.measure.secure_boot) m["secure_boot"].push_back(b);
+  for (bool b : r.measure.secure_boot)
+    m["secure_boot"].push_back(b);
   if (r.measure.firmware) m["firmware"] = ref_json(*r.measure.firmware);
   for (const VmShape& vm : r.measure.vms)
     m["vms"].push_back({{"name", vm.name}, {"memory", vm.memory_bytes}, {"cpus", vm.cpus}});
@@ -930,27 +986,38 @@ std::string canonical_json(const Recipe& r) {
   return j.dump(-1, ' ', false, json::error_handler_t::strict);
 }
 
-std::string recipe_digest(const Recipe& recipe) { return sha256_hex(as_bytes(canonical_json(recipe))); }
+std::string recipe_digest(const Recipe& recipe) {
+  return sha256_hex(as_bytes(canonical_json(recipe)));
+}
 
 std::string_view compression_name(Compression c) noexcept {
   switch (c) {
-  case Compression::none: return "none";
-  case Compression::gzip: return "gzip";
-  case Compression::zstd: return "zstd";
-  case Compression::xz: return "xz";
+  case Compression::none:
+    return "none";
+  case Compression::gzip:
+    return "gzip";
+  case Compression::zstd:
+    return "zstd";
+  case Compression::xz:
+    return "xz";
   }
   return "none";
 }
 
 std::string_view input_kind_name(InputKind k) noexcept {
   switch (k) {
-  case InputKind::path: return "path";
-  case InputKind::deb: return "deb";
-  case InputKind::url: return "url";
+  case InputKind::path:
+    return "path";
+  case InputKind::deb:
+    return "deb";
+  case InputKind::url:
+    return "url";
   }
   return "path";
 }
 
-std::string format_mode(std::uint32_t mode) { return fmt::format("{:04o}", mode & 07777U); }
+std::string format_mode(std::uint32_t mode) {
+  return fmt::format("{:04o}", mode & 07777U);
+}
 
 } // namespace tdximg::recipe

@@ -6,9 +6,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tdximg/recipe/recipe.hpp>
+#include <vector>
 
 namespace tdximg::recipe {
 

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
-
 #include <tdximg/recipe/recipe.hpp>
 
 namespace tdximg::recipe {

@@ -3,10 +3,8 @@
 // an error has the expected kind and names the expected place.
 
 #include <catch2/catch.hpp>
-
 #include <initializer_list>
 #include <string>
-
 #include <tdximg/recipe/parser.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>

@@ -32,7 +32,8 @@ TEST_CASE("the recipe digest changes when the recipe changes", "[recipe]") {
   TempDir a;
   put(a.path(), "r.json", R"({"schema": 1, "name": "x", "cmdline": "quiet"})");
   put(a.path(), "s.json", R"({"schema": 1, "name": "x", "cmdline": "quiet "})");
-  put(a.path(), "t.json", R"({"schema": 1, "name": "x", "cmdline": "quiet", "initramfs": {"level": 18}})");
+  put(a.path(), "t.json",
+      R"({"schema": 1, "name": "x", "cmdline": "quiet", "initramfs": {"level": 18}})");
   const std::string r = recipe_digest(load_recipe(a.path() / "r.json"));
   CHECK(r != recipe_digest(load_recipe(a.path() / "s.json")));
   CHECK(r != recipe_digest(load_recipe(a.path() / "t.json")));
@@ -40,14 +41,17 @@ TEST_CASE("the recipe digest changes when the recipe changes", "[recipe]") {
 
 TEST_CASE("formatting, comments and defaults do not change the digest", "[recipe]") {
   TempDir a;
-  put(a.path(), "r.json", R"({"schema": 1, "name": "x", "layers": [{"name": "l", "ops": [{"dir": "/a"}]}]})");
+  put(a.path(), "r.json",
+      R"({"schema": 1, "name": "x", "layers": [{"name": "l", "ops": [{"dir": "/a"}]}]})");
   put(a.path(), "s.json", R"(// same recipe, spelled differently
   { "layers": [ { "ops": [ { "mode": "0755", "dir": ["//a/"], "uid": 0 } ], "name": "l" } ],
     "name": "x", "schema": 1, "initramfs": { "compression": "zstd" }, "outputs": ["initramfs"] })");
-  CHECK(recipe_digest(load_recipe(a.path() / "r.json")) == recipe_digest(load_recipe(a.path() / "s.json")));
+  CHECK(recipe_digest(load_recipe(a.path() / "r.json")) ==
+        recipe_digest(load_recipe(a.path() / "s.json")));
 }
 
-TEST_CASE("the canonical JSON is itself a recipe that loads to the same canonical JSON", "[recipe]") {
+TEST_CASE("the canonical JSON is itself a recipe that loads to the same canonical JSON",
+          "[recipe]") {
   for (const char* which : {"full", "chain/child"}) {
     INFO(which);
     TempDir a;

@@ -13,12 +13,16 @@ class EpochEnv {
 public:
   explicit EpochEnv(const char* value) {
     if (const char* old = std::getenv("SOURCE_DATE_EPOCH")) m_old = old;
-    if (value) ::setenv("SOURCE_DATE_EPOCH", value, 1);
-    else ::unsetenv("SOURCE_DATE_EPOCH");
+    if (value)
+      ::setenv("SOURCE_DATE_EPOCH", value, 1);
+    else
+      ::unsetenv("SOURCE_DATE_EPOCH");
   }
   ~EpochEnv() {
-    if (m_old) ::setenv("SOURCE_DATE_EPOCH", m_old->c_str(), 1);
-    else ::unsetenv("SOURCE_DATE_EPOCH");
+    if (m_old)
+      ::setenv("SOURCE_DATE_EPOCH", m_old->c_str(), 1);
+    else
+      ::unsetenv("SOURCE_DATE_EPOCH");
   }
   EpochEnv(const EpochEnv&) = delete;
   EpochEnv& operator=(const EpochEnv&) = delete;
@@ -70,5 +74,6 @@ TEST_CASE("a malformed SOURCE_DATE_EPOCH is an input error quoting the value", "
 TEST_CASE("neither a recipe epoch nor the variable is an error saying how to set one", "[recipe]") {
   EpochEnv env(nullptr);
   const std::string m = error_of([] { effective_source_date_epoch(with_epoch(std::nullopt)); });
-  check_contains(m, {"/somewhere/recipe.json", "source_date_epoch", "SOURCE_DATE_EPOCH environment variable"});
+  check_contains(
+      m, {"/somewhere/recipe.json", "source_date_epoch", "SOURCE_DATE_EPOCH environment variable"});
 }

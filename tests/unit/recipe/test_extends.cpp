@@ -50,19 +50,21 @@ TEST_CASE("an extends cycle is an error naming the chain", "[recipe]") {
   const fs::path a = data_dir() / "cycle" / "a.json";
   const std::string m = error_of([&] { load_recipe(a); });
   const std::string d = (data_dir() / "cycle").string();
-  check_contains(m, {"extends cycle: " + d + "/a.json -> " + d + "/b.json -> " + d + "/c.json -> " + d +
-                     "/a.json"});
+  check_contains(m, {"extends cycle: " + d + "/a.json -> " + d + "/b.json -> " + d + "/c.json -> " +
+                     d + "/a.json"});
 }
 
 TEST_CASE("a recipe extending itself is a cycle", "[recipe]") {
   TempDir dir;
-  const auto f = put(dir.path(), "self.json", R"({"schema": 1, "name": "s", "extends": "./self.json"})");
+  const auto f =
+      put(dir.path(), "self.json", R"({"schema": 1, "name": "s", "extends": "./self.json"})");
   check_contains(error_of([&] { load_recipe(f); }), {"extends cycle", "self.json -> "});
 }
 
 TEST_CASE("a missing base recipe is an error naming the extends value", "[recipe]") {
   TempDir dir;
-  const auto f = put(dir.path(), "c/recipe.json", R"({"schema": 1, "name": "c", "extends": "../nope"})");
+  const auto f =
+      put(dir.path(), "c/recipe.json", R"({"schema": 1, "name": "c", "extends": "../nope"})");
   check_contains(error_of([&] { load_recipe(f); }),
                  {"c/recipe.json: /extends: base recipe \"../nope\" not found"});
 }
@@ -71,24 +73,28 @@ TEST_CASE("errors in a base recipe name the base file", "[recipe]") {
   TempDir dir;
   put(dir.path(), "base/recipe.json", R"({"schema": 1, "name": "b", "cmdline": 1})");
   const auto f = put(dir.path(), "child/recipe.json", R"({"schema": 1, "extends": "../base"})");
-  check_contains(error_of([&] { load_recipe(f); }), {"base/recipe.json: /cmdline: expected string"});
+  check_contains(error_of([&] { load_recipe(f); }),
+                 {"base/recipe.json: /cmdline: expected string"});
 }
 
 TEST_CASE("an undeclared input in a base layer is reported at the base's layer", "[recipe]") {
   TempDir dir;
   put(dir.path(), "base/recipe.json", R"({"schema": 1, "name": "b",
       "layers": [{"name": "x", "ops": []}, {"name": "y", "ops": [{"extract": "nope"}]}]})");
-  const auto f = put(dir.path(), "child/recipe.json", R"({"schema": 1, "name": "c", "extends": "../base",
+  const auto f =
+      put(dir.path(), "child/recipe.json", R"({"schema": 1, "name": "c", "extends": "../base",
       "layers": [{"name": "x", "ops": [{"dir": "/a"}]}]})");
-  check_contains(error_of([&] { load_recipe(f); }),
-                 {"base/recipe.json: /layers/1/ops/0/extract: expected a declared input, got \"nope\""});
+  check_contains(
+      error_of([&] { load_recipe(f); }),
+      {"base/recipe.json: /layers/1/ops/0/extract: expected a declared input, got \"nope\""});
 }
 
 TEST_CASE("a base may use inputs that its child declares", "[recipe]") {
   TempDir dir;
   put(dir.path(), "base/recipe.json", R"({"schema": 1, "name": "b",
       "layers": [{"name": "x", "ops": [{"extract": "busybox"}]}]})");
-  const auto f = put(dir.path(), "child/recipe.json", R"({"schema": 1, "name": "c", "extends": "../base",
+  const auto f =
+      put(dir.path(), "child/recipe.json", R"({"schema": 1, "name": "c", "extends": "../base",
       "inputs": {"busybox": {"deb": "busybox-static", "suite": "trixie"}}})");
   CHECK(load_recipe(f).layers.size() == 1);
 }

@@ -51,7 +51,8 @@ Recipe sample_recipe() {
 }
 } // namespace
 
-TEST_CASE("the lock file is written sorted with 2-space indent and a trailing newline", "[recipe]") {
+TEST_CASE("the lock file is written sorted with 2-space indent and a trailing newline",
+          "[recipe]") {
   // The expected text is the format documented in recipes/README.md ("Lock files").
   const std::string expected = R"({
   "inputs": {
@@ -71,7 +72,8 @@ TEST_CASE("the lock file is written sorted with 2-space indent and a trailing ne
       "version": "6.1.158-1"
     }
   },
-  "recipe_sha256": ")" + std::string(64, 'c') + R"(",
+  "recipe_sha256": ")" + std::string(64, 'c') +
+                               R"(",
   "schema": 1
 }
 )";
@@ -98,16 +100,24 @@ TEST_CASE("a lock file survives a write and read round trip", "[recipe]") {
 }
 
 TEST_CASE("a malformed lock file is an input error naming the path", "[recipe]") {
-  check_contains(error_of([] { parse_lock(R"({"schema": 1, "inputs": {"a": {"kind": "path"}}})", "x.lock.json"); }),
+  check_contains(error_of([] {
+                   parse_lock(R"({"schema": 1, "inputs": {"a": {"kind": "path"}}})", "x.lock.json");
+                 }),
                  {"x.lock.json: /inputs/a: missing required key \"sha256\""});
-  check_contains(error_of([] { parse_lock(R"({"schema": 1, "inputs": {"a": {"kind": "git", "sha256": ")" +
-                                          std::string(64, '0') + "\"}}}", "x.lock.json"); }),
+  check_contains(error_of([] {
+                   parse_lock(R"({"schema": 1, "inputs": {"a": {"kind": "git", "sha256": ")" +
+                                  std::string(64, '0') + "\"}}}",
+                              "x.lock.json");
+                 }),
                  {"x.lock.json: /inputs/a/kind: expected one of: path, deb, url, got \"git\""});
   check_contains(error_of([] { parse_lock(R"({"schema": 2, "inputs": {}})", "x.lock.json"); }),
                  {"x.lock.json: /schema: expected 1, got 2"});
-  check_contains(error_of([] { parse_lock(R"({"schema": 1, "inputs": {}, "extra": 1})", "x.lock.json"); }),
-                 {"x.lock.json: /extra: unknown key"});
-  check_contains(error_of([] { parse_lock("{\n\"schema\": 1,\n// no comments in lock files\n}", "x.lock.json"); }),
+  check_contains(
+      error_of([] { parse_lock(R"({"schema": 1, "inputs": {}, "extra": 1})", "x.lock.json"); }),
+      {"x.lock.json: /extra: unknown key"});
+  check_contains(error_of([] {
+                   parse_lock("{\n\"schema\": 1,\n// no comments in lock files\n}", "x.lock.json");
+                 }),
                  {"x.lock.json:3:"});
 }
 
@@ -145,7 +155,8 @@ TEST_CASE("an input missing from the lock stays unpinned", "[recipe]") {
   CHECK(unpinned_inputs(r) == std::vector<std::string>{"app"});
 }
 
-TEST_CASE("a recipe pin that disagrees with the lock is an integrity error naming both", "[recipe]") {
+TEST_CASE("a recipe pin that disagrees with the lock is an integrity error naming both",
+          "[recipe]") {
   Recipe r = sample_recipe();
   r.inputs.at("app").sha256 = std::string(64, 'd');
   const std::string m = error_of([&] { apply_lock(r, sample_lock()); }, ErrorKind::integrity);

@@ -7,8 +7,7 @@ using namespace tdximg::recipe;
 using namespace recipe_test;
 
 namespace {
-template <typename T>
-const T& op_at(const Recipe& r, std::size_t layer, std::size_t index) {
+template <typename T> const T& op_at(const Recipe& r, std::size_t layer, std::size_t index) {
   REQUIRE(layer < r.layers.size());
   REQUIRE(index < r.layers[layer].ops.size());
   REQUIRE(std::holds_alternative<T>(r.layers[layer].ops[index]));
@@ -110,7 +109,8 @@ TEST_CASE("a recipe with every field and op kind is read into the model", "[reci
   CHECK(r.measure.vms[2].name == "1cpu-1536M");
   CHECK(r.measure.vms[2].memory_bytes == 1536ULL << 20);
   REQUIRE(r.measure.rtmr0_calibration);
-  CHECK(*r.measure.rtmr0_calibration == fs::absolute(dir / "calib" / "ccel.bin").lexically_normal());
+  CHECK(*r.measure.rtmr0_calibration ==
+        fs::absolute(dir / "calib" / "ccel.bin").lexically_normal());
 }
 
 TEST_CASE("defaults apply when a recipe leaves fields out", "[recipe]") {
@@ -167,8 +167,9 @@ TEST_CASE("comments are allowed and syntax errors name file, line and column", "
 TEST_CASE("an unknown key is named by its JSON path with the allowed keys", "[recipe]") {
   const std::string m = recipe_error(R"(, "layers": [{"name": "a", "ops": []},
       {"name": "b", "ops": [{"file": "/x", "text": "", "mdoe": "0644"}]}])");
-  check_contains(m, {"r.json: /layers/1/ops/0/mdoe: unknown key (expected one of: file, from, member, "
-                     "text, mode, uid, gid)"});
+  check_contains(m,
+                 {"r.json: /layers/1/ops/0/mdoe: unknown key (expected one of: file, from, member, "
+                  "text, mode, uid, gid)"});
   check_contains(recipe_error(R"(, "colour": "blue")"), {"r.json: /colour: unknown key"});
   check_contains(recipe_error(R"(, "measure": {"vms": [{"memory": "1G", "cpus": 1, "gpu": 1}]})"),
                  {"/measure/vms/0/gpu: unknown key"});
@@ -190,17 +191,21 @@ TEST_CASE("a wrong type names the path, the expected and the actual type", "[rec
   check_contains(recipe_error(R"(, "layers": [{"name": "l", "ops": [{"extract": "i",
       "allow_devices": "yes"}]}], "inputs": {"i": {"url": "https://x.invalid/a"}})"),
                  {"/layers/0/ops/0/allow_devices: expected boolean, got string \"yes\""});
-  check_contains(recipe_error(R"(, "measure": {"secure_boot": "on"})"),
-                 {"/measure/secure_boot: expected boolean or non-empty array of booleans, got string"});
+  check_contains(
+      recipe_error(R"(, "measure": {"secure_boot": "on"})"),
+      {"/measure/secure_boot: expected boolean or non-empty array of booleans, got string"});
 }
 
 TEST_CASE("bad values name the path, the expectation and the value", "[recipe]") {
   const auto op = [](const std::string& o) {
-    return recipe_error(R"(, "inputs": {"i": {"url": "https://x.invalid/a"}}, "layers": [{"name": "l",
-        "ops": [)" + o + "]}]");
+    return recipe_error(
+        R"(, "inputs": {"i": {"url": "https://x.invalid/a"}}, "layers": [{"name": "l",
+        "ops": [)" +
+        o + "]}]");
   };
-  check_contains(op(R"({"file": "/x", "text": "", "mode": "0999"})"),
-                 {"/layers/0/ops/0/mode: expected an octal mode string such as \"0755\", got \"0999\""});
+  check_contains(
+      op(R"({"file": "/x", "text": "", "mode": "0999"})"),
+      {"/layers/0/ops/0/mode: expected an octal mode string such as \"0755\", got \"0999\""});
   check_contains(op(R"({"file": "/x", "text": "", "mode": 755})"),
                  {"/layers/0/ops/0/mode: expected an octal mode string", "got integer 755"});
   check_contains(op(R"({"file": "/x", "text": "", "mode": "07755"})"), {"got \"07755\""});
@@ -213,10 +218,13 @@ TEST_CASE("bad values name the path, the expectation and the value", "[recipe]")
   check_contains(op(R"({"file": "/x", "text": "", "uid": 4294967295})"),
                  {"/layers/0/ops/0/uid: expected an integer in 0..4294967294"});
   check_contains(op(R"({"file": "/a/../etc/shadow", "text": ""})"),
-                 {"/layers/0/ops/0/file: expected a path without \"..\" components, got \"/a/../etc/shadow\""});
+                 {"/layers/0/ops/0/file: expected a path without \"..\" components, got "
+                  "\"/a/../etc/shadow\""});
   check_contains(op(R"({"dir": ["/ok", "relative/dir"]})"),
-                 {"/layers/0/ops/0/dir/1: expected an absolute image path (starting with '/'), got \"relative/dir\""});
-  check_contains(op(R"({"file": "/", "text": ""})"), {"/layers/0/ops/0/file: expected a path below '/'"});
+                 {"/layers/0/ops/0/dir/1: expected an absolute image path (starting with '/'), got "
+                  "\"relative/dir\""});
+  check_contains(op(R"({"file": "/", "text": ""})"),
+                 {"/layers/0/ops/0/file: expected a path below '/'"});
   check_contains(op(R"({"extract": "i", "include": ["../x"]})"),
                  {"/layers/0/ops/0/include/0: expected a path without \"..\""});
   check_contains(op(R"({"symlink": "/x", "target": ""})"),
@@ -226,10 +234,12 @@ TEST_CASE("bad values name the path, the expectation and the value", "[recipe]")
 
   check_contains(recipe_error(R"(, "inputs": {"a": {"path": "x", "sha256": "abc"}})"),
                  {"/inputs/a/sha256: expected 64 hex digits (sha256), got string \"abc\""});
-  check_contains(recipe_error(R"(, "inputs": {"a": {"path": "x", "sha256": ")" + std::string(63, 'a') + "g\"}}"),
+  check_contains(recipe_error(R"(, "inputs": {"a": {"path": "x", "sha256": ")" +
+                              std::string(63, 'a') + "g\"}}"),
                  {"/inputs/a/sha256: expected 64 hex digits"});
-  check_contains(recipe_error(R"(, "inputs": {"a": {"path": "/etc/passwd"}})"),
-                 {"/inputs/a/path: expected a path relative to the recipe's directory, got \"/etc/passwd\""});
+  check_contains(
+      recipe_error(R"(, "inputs": {"a": {"path": "/etc/passwd"}})"),
+      {"/inputs/a/path: expected a path relative to the recipe's directory, got \"/etc/passwd\""});
   check_contains(recipe_error(R"(, "inputs": {"a": {"url": "ftp://x/y"}})"),
                  {"/inputs/a/url: expected an http:// or https:// URL, got \"ftp://x/y\""});
   check_contains(recipe_error(R"(, "inputs": {"a": {"deb": "busybox"}})"),
@@ -248,7 +258,8 @@ TEST_CASE("bad values name the path, the expectation and the value", "[recipe]")
                  {"/initramfs/level: expected no level"});
   check_contains(recipe_error(R"(, "outputs": ["uki", "iso"])"),
                  {"/outputs/1: expected one of: initramfs, uki, raw, vhd, gcp, got \"iso\""});
-  check_contains(recipe_error(R"(, "outputs": ["uki", "uki"])"), {"/outputs/1: expected each value once"});
+  check_contains(recipe_error(R"(, "outputs": ["uki", "uki"])"),
+                 {"/outputs/1: expected each value once"});
   check_contains(recipe_error(R"(, "measure": {"platforms": ["qemu", "aws"]})"),
                  {"/measure/platforms/1: expected one of: qemu, azure, tdx, got \"aws\""});
   check_contains(recipe_error(R"(, "measure": {"vms": [{"memory": "2X", "cpus": 1}]})"),
@@ -259,8 +270,10 @@ TEST_CASE("bad values name the path, the expectation and the value", "[recipe]")
                  {"/measure/rtmr0_calibration: expected a path relative"});
   check_contains(recipe_error(R"(, "source_date_epoch": -1)"),
                  {"/source_date_epoch: expected a non-negative integer, got -1"});
-  check_contains(recipe_error(R"(, "os_release": {"id": "x"})"), {"/os_release/id: expected an os-release key"});
-  check_contains(recipe_error(R"(, "os_release": {"ID": "a\nb"})"), {"/os_release/ID: expected a single-line value"});
+  check_contains(recipe_error(R"(, "os_release": {"id": "x"})"),
+                 {"/os_release/id: expected an os-release key"});
+  check_contains(recipe_error(R"(, "os_release": {"ID": "a\nb"})"),
+                 {"/os_release/ID: expected a single-line value"});
   check_contains(recipe_error(R"(, "os_release": {}, "os_release_file": "x")"),
                  {"/os_release_file: expected either os_release or os_release_file, got both"});
 }
@@ -269,10 +282,12 @@ TEST_CASE("an op with zero or two kinds is an error listing the kinds", "[recipe
   check_contains(recipe_error(R"(, "layers": [{"name": "l", "ops": [{"fiel": "/x"}]}])"),
                  {"r.json: /layers/0/ops/0: expected exactly one op kind (extract, file, dir",
                   "got none (keys: fiel)"});
-  check_contains(recipe_error(R"(, "layers": [{"name": "l", "ops": [{"file": "/x", "dir": "/y"}]}])"),
-                 {"r.json: /layers/0/ops/0: expected exactly one op kind", "got 2: file, dir"});
-  check_contains(recipe_error(R"(, "layers": [{"name": "l", "ops": [{"file": "/x"}]}])"),
-                 {"/layers/0/ops/0: expected exactly one of \"from\" (an input) or \"text\", got neither"});
+  check_contains(
+      recipe_error(R"(, "layers": [{"name": "l", "ops": [{"file": "/x", "dir": "/y"}]}])"),
+      {"r.json: /layers/0/ops/0: expected exactly one op kind", "got 2: file, dir"});
+  check_contains(
+      recipe_error(R"(, "layers": [{"name": "l", "ops": [{"file": "/x"}]}])"),
+      {"/layers/0/ops/0: expected exactly one of \"from\" (an input) or \"text\", got neither"});
 }
 
 TEST_CASE("schema and output format mismatches say what this tdximg supports", "[recipe]") {
@@ -288,18 +303,22 @@ TEST_CASE("schema and output format mismatches say what this tdximg supports", "
 }
 
 TEST_CASE("every from names a declared input", "[recipe]") {
-  check_contains(recipe_error(R"(, "inputs": {"a": {"url": "https://x.invalid/a"}},
+  check_contains(
+      recipe_error(R"(, "inputs": {"a": {"url": "https://x.invalid/a"}},
       "layers": [{"name": "l", "ops": [{"file": "/x", "from": "b"}]}])"),
-                 {"r.json: /layers/0/ops/0/from: expected a declared input, got \"b\" (declared: a)"});
+      {"r.json: /layers/0/ops/0/from: expected a declared input, got \"b\" (declared: a)"});
   check_contains(recipe_error(R"(, "kernel": {"from": "k", "path": "boot/vmlinuz-*"})"),
                  {"r.json: /kernel/from: expected a declared input, got \"k\" (declared: none)"});
-  check_contains(recipe_error(R"(, "measure": {"firmware": "ovmf"})"), {"/measure/firmware/from: expected a declared input"});
-  check_contains(recipe_error(R"(, "layers": [{"name": "l", "ops": [{"modules": ["x"], "from": "kernel"}]}])"),
-                 {"/layers/0/ops/0/from: expected a declared input"});
+  check_contains(recipe_error(R"(, "measure": {"firmware": "ovmf"})"),
+                 {"/measure/firmware/from: expected a declared input"});
+  check_contains(
+      recipe_error(R"(, "layers": [{"name": "l", "ops": [{"modules": ["x"], "from": "kernel"}]}])"),
+      {"/layers/0/ops/0/from: expected a declared input"});
 }
 
 TEST_CASE("a file that cannot be read is an io error naming it", "[recipe]") {
-  const std::string m = error_of([] { load_recipe("/nonexistent/tdximg/recipe.json"); }, ErrorKind::io);
+  const std::string m =
+      error_of([] { load_recipe("/nonexistent/tdximg/recipe.json"); }, ErrorKind::io);
   check_contains(m, {"/nonexistent/tdximg/recipe.json"});
 }
 
@@ -310,7 +329,8 @@ TEST_CASE("deeply nested or huge JSON fails cleanly", "[recipe]") {
   TempDir dir;
   const auto f = put(dir.path(), "deep.json", deep);
   check_contains(error_of([&] { load_recipe(f); }), {"/x: unknown key"});
-  const auto big = put(dir.path(), "big.json",
-                       R"({"schema": 1, "name": "b", "cmdline": ")" + std::string(20 << 20, 'a') + "\"}");
+  const auto big =
+      put(dir.path(), "big.json",
+          R"({"schema": 1, "name": "b", "cmdline": ")" + std::string(20 << 20, 'a') + "\"}");
   CHECK(load_recipe(big).cmdline.size() == (20U << 20));
 }
