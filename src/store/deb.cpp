@@ -17,14 +17,15 @@ constexpr std::array<std::string_view, 6> k_scripts = {"config",  "postinst", "p
                                                        "preinst", "prerm",    "triggers"};
 
 // Checks the ar(5) structure of a .deb (deb(5): "debian-binary" first, then "control.tar[.gz|
-// .xz|.zst]") with checked offsets, so malformed input gets a precise message before any tool
-// sees it. Returns the control member's name.
+// .xz|.zst]", then "data.tar[...]"), every member inside the file, with checked offsets, so
+// malformed or truncated input gets a precise message before any tool sees it. Returns the
+// control member's name.
 std::string check_ar(ByteSpan deb) {
   const std::string what = "deb";
   ByteReader r(deb, what);
   if (as_chars(r.bytes(8, "ar magic")) != "!<arch>\n") r.error("ar magic", "not an ar archive");
   std::vector<std::string> names;
-  while (!r.at_end() && names.size() < 2) {
+  while (!r.at_end()) {
     const std::uint64_t at = r.offset();
     const ByteSpan h = r.bytes(60, "ar member header");
     std::string name(as_chars(h.first(16)));
@@ -54,6 +55,8 @@ std::string check_ar(ByteSpan deb) {
                                                               "control.tar.xz", "control.tar.zst"};
   if (std::find(k_known.begin(), k_known.end(), names[1]) == k_known.end())
     fail(ErrorKind::unsupported, "deb: control member '{}' has an unsupported compression", names[1]);
+  if (names.size() < 3 || names[2].rfind("data.tar", 0) != 0)
+    fail(ErrorKind::input, "deb: third ar member is not a data archive");
   return names[1];
 }
 
