@@ -2,23 +2,20 @@
 // bytes is set explicitly here, never left to a library default that a newer version could change
 // silently (the library version itself goes into manifest.json).
 
-#include <tdximg/rootfs/compress.hpp>
-
 #include <algorithm>
 #include <climits>
 #include <cstring>
 #include <limits>
-
 #include <lzma.h>
+#include <tdximg/rootfs/compress.hpp>
+#include <tdximg/util/error.hpp>
 #include <zlib.h>
 #include <zstd.h>
-
-#include <tdximg/util/error.hpp>
 
 namespace tdximg::rootfs {
 namespace {
 
-constexpr std::uint64_t k_chunk = 1ULL << 20;     // output growth step while decompressing
+constexpr std::uint64_t k_chunk = 64ULL << 10;    // smallest output buffer / growth step
 constexpr std::uint64_t k_max_hint = 64ULL << 20; // never pre-allocate more on a size claim
 
 // Largest amount a 32-bit zlib counter (uInt) can take at once.
@@ -36,7 +33,8 @@ void check_level(Compression method, int level, int lo, int hi) {
 class BoundedOutput {
 public:
   explicit BoundedOutput(std::uint64_t max_output, std::uint64_t hint, Compression method)
-      : m_max(max_output), m_method(method) {
+      : m_max(max_output)
+      , m_method(method) {
     m_cap = max_output == std::numeric_limits<std::uint64_t>::max() ? max_output : max_output + 1;
     m_buf.resize(static_cast<std::size_t>(std::min({std::max(hint, k_chunk), k_max_hint, m_cap})));
   }
@@ -176,7 +174,8 @@ Bytes zstd_compress(ByteSpan input, int level) {
   Bytes out(ZSTD_compressBound(input.size()));
   const std::size_t n =
       ZSTD_compress2(cctx.get(), out.data(), out.size(), input.data(), input.size());
-  if (ZSTD_isError(n)) fail(ErrorKind::internal, "zstd: compression failed: {}", ZSTD_getErrorName(n));
+  if (ZSTD_isError(n))
+    fail(ErrorKind::internal, "zstd: compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;
 }
@@ -235,7 +234,8 @@ Bytes xz_compress(ByteSpan input, int level) {
   const lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
   const std::uint64_t produced = strm.total_out;
   lzma_end(&strm);
-  if (ret != LZMA_STREAM_END) fail(ErrorKind::internal, "xz: compression failed ({})", static_cast<int>(ret));
+  if (ret != LZMA_STREAM_END)
+    fail(ErrorKind::internal, "xz: compression failed ({})", static_cast<int>(ret));
   out.resize(static_cast<std::size_t>(produced));
   return out;
 }
@@ -264,11 +264,11 @@ DecompressedFrame xz_decompress(ByteSpan input, std::uint64_t max_output) {
       if (ret == LZMA_BUF_ERROR && strm.avail_in == 0) {
         fail(ErrorKind::input, "xz data: truncated after {} input bytes", input.size());
       }
-      const char* why = ret == LZMA_FORMAT_ERROR    ? "not an xz stream"
-                        : ret == LZMA_OPTIONS_ERROR ? "unsupported options"
+      const char* why = ret == LZMA_FORMAT_ERROR     ? "not an xz stream"
+                        : ret == LZMA_OPTIONS_ERROR  ? "unsupported options"
                         : ret == LZMA_MEMLIMIT_ERROR ? "needs more than 1 GiB of memory"
-                        : ret == LZMA_DATA_ERROR    ? "corrupt data"
-                                                    : "decoder error";
+                        : ret == LZMA_DATA_ERROR     ? "corrupt data"
+                                                     : "decoder error";
       fail(ErrorKind::input, "xz data: {} near input offset 0x{:x}", why,
            input.size() - strm.avail_in);
     }
@@ -289,10 +289,14 @@ bool starts_with(ByteSpan data, std::initializer_list<std::uint8_t> magic) {
 
 Bytes compress(ByteSpan input, Compression method, int level) {
   switch (method) {
-  case Compression::none: return Bytes(input.begin(), input.end());
-  case Compression::gzip: return gzip_compress(input, level);
-  case Compression::zstd: return zstd_compress(input, level);
-  case Compression::xz: return xz_compress(input, level);
+  case Compression::none:
+    return Bytes(input.begin(), input.end());
+  case Compression::gzip:
+    return gzip_compress(input, level);
+  case Compression::zstd:
+    return zstd_compress(input, level);
+  case Compression::xz:
+    return xz_compress(input, level);
   }
   fail(ErrorKind::internal, "compress: unknown compression {}", static_cast<int>(method));
 }
@@ -301,12 +305,16 @@ DecompressedFrame decompress_frame(ByteSpan input, Compression method, std::uint
   switch (method) {
   case Compression::none:
     if (input.size() > max_output) {
-      fail(ErrorKind::input, "data: size {} exceeds the limit of {} bytes", input.size(), max_output);
+      fail(ErrorKind::input, "data: size {} exceeds the limit of {} bytes", input.size(),
+           max_output);
     }
     return {Bytes(input.begin(), input.end()), input.size()};
-  case Compression::gzip: return gzip_decompress(input, max_output);
-  case Compression::zstd: return zstd_decompress(input, max_output);
-  case Compression::xz: return xz_decompress(input, max_output);
+  case Compression::gzip:
+    return gzip_decompress(input, max_output);
+  case Compression::zstd:
+    return zstd_decompress(input, max_output);
+  case Compression::xz:
+    return xz_decompress(input, max_output);
   }
   fail(ErrorKind::internal, "decompress: unknown compression {}", static_cast<int>(method));
 }
@@ -340,10 +348,14 @@ std::string_view detect_unsupported_compression(ByteSpan data) {
 
 std::string_view compression_name(Compression method) {
   switch (method) {
-  case Compression::none: return "none";
-  case Compression::gzip: return "gzip";
-  case Compression::zstd: return "zstd";
-  case Compression::xz: return "xz";
+  case Compression::none:
+    return "none";
+  case Compression::gzip:
+    return "gzip";
+  case Compression::zstd:
+    return "zstd";
+  case Compression::xz:
+    return "xz";
   }
   return "unknown";
 }

@@ -5,13 +5,11 @@
 // c_check) = 110 bytes; then the NUL-terminated name, padded so header+name is a multiple of 4;
 // then the body, padded to a multiple of 4.
 
-#include <tdximg/rootfs/cpio.hpp>
-
 #include <array>
 #include <map>
 #include <string_view>
-
 #include <tdximg/rootfs/compress.hpp>
+#include <tdximg/rootfs/cpio.hpp>
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::rootfs {
@@ -67,8 +65,10 @@ bool is_known_type(std::uint32_t type) {
   case k_mode_block:
   case k_mode_dir:
   case k_mode_char:
-  case k_mode_fifo: return true;
-  default: return false;
+  case k_mode_fifo:
+    return true;
+  default:
+    return false;
   }
 }
 
@@ -85,10 +85,12 @@ void validate_entry(std::size_t index, const CpioEntry& e) {
     entry_error(index, e, fmt::format("path longer than {} bytes", k_cpio_path_max - 1));
   }
   const std::uint32_t type = e.mode & k_mode_type_mask;
-  if (!is_known_type(type)) entry_error(index, e, fmt::format("unknown file type in mode 0{:o}", e.mode));
+  if (!is_known_type(type))
+    entry_error(index, e, fmt::format("unknown file type in mode 0{:o}", e.mode));
   const std::uint64_t size = e.data ? e.data->size() : 0;
   if (type == k_mode_regular || type == k_mode_symlink) {
-    if (size > k_u32_max) entry_error(index, e, "data larger than 4 GiB - 1 (c_filesize is 32-bit)");
+    if (size > k_u32_max)
+      entry_error(index, e, "data larger than 4 GiB - 1 (c_filesize is 32-bit)");
     if (type == k_mode_symlink && (size == 0 || size > k_cpio_path_max)) {
       entry_error(index, e, fmt::format("symlink target must be 1..{} bytes", k_cpio_path_max));
     }
@@ -105,7 +107,8 @@ bool is_hardlinked(const CpioEntry& e) {
 } // namespace
 
 Bytes write_cpio_newc(std::span<const CpioEntry> entries) {
-  for (std::size_t i = 0; i < entries.size(); ++i) validate_entry(i, entries[i]);
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    validate_entry(i, entries[i]);
 
   // Hardlink groups: regular files with nlink > 1 sharing an inode number. The body goes with
   // the group's last member (GNU cpio's newc convention), the others get c_filesize 0.
@@ -123,11 +126,15 @@ Bytes write_cpio_newc(std::span<const CpioEntry> entries) {
     const CpioEntry& f = entries[g.first];
     if (e.nlink != f.nlink || e.mode != f.mode || e.uid != f.uid || e.gid != f.gid ||
         e.mtime != f.mtime) {
-      entry_error(i, e, fmt::format("hardlink of entry {} ({:?}) with different metadata", g.first, f.path));
+      entry_error(
+          i, e,
+          fmt::format("hardlink of entry {} ({:?}) with different metadata", g.first, f.path));
     }
     if (e.data && !e.data->empty()) {
       if (g.data != nullptr && g.data != e.data.get() && *g.data != *e.data) {
-        entry_error(i, e, fmt::format("hardlink of entry {} ({:?}) with different content", g.first, f.path));
+        entry_error(
+            i, e,
+            fmt::format("hardlink of entry {} ({:?}) with different content", g.first, f.path));
       }
       g.data = e.data.get();
     }
@@ -137,8 +144,8 @@ Bytes write_cpio_newc(std::span<const CpioEntry> entries) {
   for (const auto& [ino, g] : groups) {
     if (g.count != entries[g.first].nlink) {
       entry_error(g.first, entries[g.first],
-                  fmt::format("hardlink group of inode {} has {} members but nlink {}", ino, g.count,
-                              entries[g.first].nlink));
+                  fmt::format("hardlink group of inode {} has {} members but nlink {}", ino,
+                              g.count, entries[g.first].nlink));
     }
   }
 
@@ -152,13 +159,20 @@ Bytes write_cpio_newc(std::span<const CpioEntry> entries) {
     } else if (e.data) {
       body = *e.data;
     }
-    const HeaderFields h{e.ino,        e.mode,       e.uid,
-                         e.gid,        e.nlink,      e.mtime,
+    const HeaderFields h{e.ino,
+                         e.mode,
+                         e.uid,
+                         e.gid,
+                         e.nlink,
+                         e.mtime,
                          static_cast<std::uint32_t>(body.size()),
-                         e.rdev_major, e.rdev_minor, static_cast<std::uint32_t>(e.path.size() + 1)};
+                         e.rdev_major,
+                         e.rdev_minor,
+                         static_cast<std::uint32_t>(e.path.size() + 1)};
     put_entry(w, h, e.path, body);
   }
-  const HeaderFields trailer{0, 0, 0, 0, 1, 0, 0, 0, 0, static_cast<std::uint32_t>(k_trailer.size() + 1)};
+  const HeaderFields trailer{0, 0, 0, 0, 1,
+                             0, 0, 0, 0, static_cast<std::uint32_t>(k_trailer.size() + 1)};
   put_entry(w, trailer, k_trailer, {});
   return w.take();
 }
@@ -184,14 +198,23 @@ namespace {
 // another archive (only inside a decompressed segment, or when `chain` is set).
 class SegmentParser {
 public:
-  SegmentParser(ByteSpan data, std::string context, std::size_t segment, CpioStream& out)
-      : m_data(data), m_ctx(std::move(context)), m_segment(segment), m_out(out) {}
+  SegmentParser(ByteSpan data, std::string context, std::size_t segment, CpioStream& out,
+                bool require_trailer)
+      : m_data(data)
+      , m_ctx(std::move(context))
+      , m_segment(segment)
+      , m_out(out)
+      , m_require_trailer(require_trailer) {}
 
   // Parses one archive starting at `pos` (4-aligned); returns the offset after its trailer and
   // the trailer's padding.
   std::uint64_t parse_archive(std::uint64_t pos) {
+    m_archive_first_entry = m_entry;
     for (;;) {
-      if (parse_entry(pos)) return pos;
+      if (parse_entry(pos)) {
+        ++m_entry;
+        return pos;
+      }
       ++m_entry;
     }
   }
@@ -210,10 +233,14 @@ private:
     for (std::uint64_t i = 0; i < 8; ++i) {
       const std::uint8_t c = m_data[at + i];
       std::uint32_t d = 0;
-      if (c >= '0' && c <= '9') d = c - static_cast<std::uint32_t>('0');
-      else if (c >= 'a' && c <= 'f') d = c - static_cast<std::uint32_t>('a') + 10;
-      else if (c >= 'A' && c <= 'F') d = c - static_cast<std::uint32_t>('A') + 10;
-      else error(at + i, fmt::format("field {}: non-hex character 0x{:02x}", field, c));
+      if (c >= '0' && c <= '9')
+        d = c - static_cast<std::uint32_t>('0');
+      else if (c >= 'a' && c <= 'f')
+        d = c - static_cast<std::uint32_t>('a') + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - static_cast<std::uint32_t>('A') + 10;
+      else
+        error(at + i, fmt::format("field {}: non-hex character 0x{:02x}", field, c));
       v = (v << 4) | d;
     }
     return v;
@@ -223,10 +250,17 @@ private:
   // the zero padding that follows it).
   bool parse_entry(std::uint64_t& pos) {
     const std::uint64_t header = pos;
-    if (m_data.size() - pos < k_newc_header_size) {
-      error(pos, m_data.size() == pos ? "missing TRAILER!!! (archive ends without a trailer)"
-                                      : "truncated header");
+    if (!m_require_trailer && m_entry > m_archive_first_entry &&
+        (pos == m_data.size() || m_data[pos] != '0')) {
+      // The kernel accepts an archive that just ends after a complete entry: at the end of the
+      // data, or where the next (compressed) segment begins.
+      m_archive_end = pos;
+      return true;
     }
+    if (pos == m_data.size() || m_data[pos] != '0') {
+      error(pos, "missing TRAILER!!! (the archive ends without a trailer)");
+    }
+    if (m_data.size() - pos < k_newc_header_size) error(pos, "truncated header");
     const ByteSpan magic = m_data.subspan(static_cast<std::size_t>(pos), 6);
     const std::string_view m = as_chars(magic);
     if (m != "070701" && m != "070702") error(pos, "bad magic (expected 070701 or 070702)");
@@ -250,9 +284,11 @@ private:
 
     // Name: namesize includes the NUL; the kernel rejects 0 and > PATH_MAX.
     if (namesize == 0) error(header, "c_namesize is 0");
-    if (namesize > k_cpio_path_max) error(header, fmt::format("c_namesize {} exceeds {}", namesize, k_cpio_path_max));
+    if (namesize > k_cpio_path_max)
+      error(header, fmt::format("c_namesize {} exceeds {}", namesize, k_cpio_path_max));
     if (namesize > m_data.size() - pos) {
-      error(header, fmt::format("name of {} bytes runs past the end (0x{:x})", namesize, m_data.size()));
+      error(header,
+            fmt::format("name of {} bytes runs past the end (0x{:x})", namesize, m_data.size()));
     }
     const ByteSpan name = m_data.subspan(static_cast<std::size_t>(pos), namesize);
     if (name.back() != 0) error(pos, "name is not NUL-terminated");
@@ -262,8 +298,9 @@ private:
     if (pos > m_data.size()) error(header, "name padding runs past the end");
 
     if (filesize > m_data.size() - pos) {
-      error(header, fmt::format("body of {} bytes (c_filesize) at 0x{:x} runs past the end (0x{:x})",
-                                filesize, pos, m_data.size()));
+      error(header,
+            fmt::format("body of {} bytes (c_filesize) at 0x{:x} runs past the end (0x{:x})",
+                        filesize, pos, m_data.size()));
     }
     const ByteSpan body = m_data.subspan(static_cast<std::size_t>(pos), filesize);
     pos = align_up(pos + filesize, 4, "cpio body padding");
@@ -272,20 +309,26 @@ private:
     if (name_chars == k_trailer) {
       m_archive_end = pos;
       // The kernel skips zero bytes after the trailer; anything else must start 4-aligned.
-      while (pos < m_data.size() && m_data[pos] == 0) ++pos;
+      while (pos < m_data.size() && m_data[pos] == 0)
+        ++pos;
       return true;
     }
     const std::uint32_t type = e.mode & k_mode_type_mask;
     if (type == k_mode_symlink && filesize > k_cpio_path_max) {
-      error(header, fmt::format("symlink target of {} bytes exceeds {}", filesize, k_cpio_path_max));
+      error(header,
+            fmt::format("symlink target of {} bytes exceeds {}", filesize, k_cpio_path_max));
     }
     if (type != k_mode_regular && type != k_mode_symlink && filesize != 0) {
-      error(header, fmt::format("c_filesize {} on an entry that is not a file or symlink", filesize));
+      error(header,
+            fmt::format("c_filesize {} on an entry that is not a file or symlink", filesize));
     }
     if (crc) {
       std::uint32_t sum = 0;
-      for (const std::uint8_t b : body) sum += b;
-      if (sum != mem.check) error(header, fmt::format("c_check 0x{:08x} does not match data sum 0x{:08x}", mem.check, sum));
+      for (const std::uint8_t b : body)
+        sum += b;
+      if (sum != mem.check)
+        error(header,
+              fmt::format("c_check 0x{:08x} does not match data sum 0x{:08x}", mem.check, sum));
     }
     e.path = std::string(name_chars);
     e.data = std::make_shared<const Bytes>(body.begin(), body.end());
@@ -299,7 +342,9 @@ private:
   std::string m_ctx;
   std::size_t m_segment;
   CpioStream& m_out;
+  bool m_require_trailer;
   std::size_t m_entry = 0;
+  std::size_t m_archive_first_entry = 0;
   std::uint64_t m_archive_end = 0;
 };
 
@@ -323,27 +368,36 @@ CpioStream read_cpio_segments(ByteSpan stream, const CpioReadOptions& options) {
     seg.first_member = out.members.size();
     const ByteSpan rest = stream.subspan(static_cast<std::size_t>(pos));
     if (c == '0' && pos % 4 == 0) {
-      const std::string ctx = fmt::format("{}: segment {} (plain cpio at offset 0x{:x})", options.name, index, pos);
+      const std::string ctx =
+          fmt::format("{}: segment {} (plain cpio at offset 0x{:x})", options.name, index, pos);
       // Offsets in errors and members are relative to the stream for plain segments; parse the
       // whole rest so that offsets stay stream-relative after adding `pos`.
-      SegmentParser parser(rest, ctx, index, out);
+      SegmentParser parser(rest, ctx, index, out, options.require_trailer);
       const std::uint64_t end = parser.parse_archive(0);
       seg.compression = Compression::none;
       seg.archives = 1;
       seg.stored_size = parser.archive_end();
       seg.uncompressed_size = seg.stored_size;
       if (seg.uncompressed_size > budget) {
-        fail(ErrorKind::input, "{}: total size exceeds the limit of {} bytes", ctx, options.max_uncompressed_bytes);
+        fail(ErrorKind::input, "{}: total size exceeds the limit of {} bytes", ctx,
+             options.max_uncompressed_bytes);
       }
       budget -= seg.uncompressed_size;
       pos += end;
+      // init/initramfs.c do_reset(): after the zeros that follow an archive, the next byte
+      // (plain header or compressed data) must be 4-aligned, else "broken padding".
+      if (pos < stream.size() && pos % 4 != 0) {
+        fail(ErrorKind::input, "{}: broken padding: next segment at offset 0x{:x} is not 4-aligned",
+             ctx, pos);
+      }
     } else {
       const std::optional<Compression> method = detect_compression(rest);
       if (!method || *method == Compression::none) {
         const std::string_view other = detect_unsupported_compression(rest);
         if (!other.empty()) {
-          fail(ErrorKind::unsupported, "{}: segment {} at offset 0x{:x}: {} compression is not supported",
-               options.name, index, pos, other);
+          fail(ErrorKind::unsupported,
+               "{}: segment {} at offset 0x{:x}: {} compression is not supported", options.name,
+               index, pos, other);
         }
         fail(ErrorKind::input, "{}: segment {} at offset 0x{:x}: {} (byte 0x{:02x})", options.name,
              index, pos, c == '0' ? "cpio header not 4-aligned" : "invalid magic", c);
@@ -359,14 +413,17 @@ CpioStream read_cpio_segments(ByteSpan stream, const CpioReadOptions& options) {
       budget -= frame.data.size();
       // The decompressed bytes: archives separated by zero padding; the kernel reports "junk"
       // for anything else and requires the segment to end right after a trailer's padding.
-      SegmentParser parser(frame.data, ctx, index, out);
+      SegmentParser parser(frame.data, ctx, index, out, options.require_trailer);
       std::uint64_t p = 0;
       if (frame.data.empty()) fail(ErrorKind::input, "{}: decompresses to nothing", ctx);
       while (p < frame.data.size()) {
         if (frame.data[p] != '0') {
-          fail(ErrorKind::input, "{}: junk byte 0x{:02x} at offset 0x{:x} within the compressed archive", ctx, frame.data[p], p);
+          fail(ErrorKind::input,
+               "{}: junk byte 0x{:02x} at offset 0x{:x} within the compressed archive", ctx,
+               frame.data[p], p);
         }
-        if (p % 4 != 0) fail(ErrorKind::input, "{}: cpio header at offset 0x{:x} not 4-aligned", ctx, p);
+        if (p % 4 != 0)
+          fail(ErrorKind::input, "{}: cpio header at offset 0x{:x} not 4-aligned", ctx, p);
         p = parser.parse_archive(p);
         ++seg.archives;
       }

@@ -7,7 +7,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
 #include <tdximg/recipe/recipe.hpp>
 #include <tdximg/util/bytes.hpp>
 

@@ -20,10 +20,9 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <vector>
-
 #include <tdximg/recipe/recipe.hpp>
 #include <tdximg/util/bytes.hpp>
+#include <vector>
 
 namespace tdximg::rootfs {
 
@@ -43,8 +42,8 @@ inline constexpr std::uint32_t k_cpio_path_max = 4096;
 inline constexpr std::size_t k_newc_header_size = 110;
 
 struct CpioEntry {
-  std::string path;          // no leading "/", "." never emitted
-  std::uint32_t mode = 0;    // full st_mode incl. S_IFMT
+  std::string path;       // no leading "/", "." never emitted
+  std::uint32_t mode = 0; // full st_mode incl. S_IFMT
   std::uint32_t uid = 0, gid = 0;
   std::uint32_t nlink = 1;
   std::uint32_t mtime = 0;
@@ -71,30 +70,33 @@ void append_initramfs_segment(Bytes& stream, ByteSpan segment);
 
 // One archive member as read back. The path is exactly as stored (not normalised).
 struct CpioMember {
-  CpioEntry entry;                     // data: the member's body (empty for leading hardlinks)
+  CpioEntry entry; // data: the member's body (empty for leading hardlinks)
   std::uint32_t dev_major = 0, dev_minor = 0;
-  std::uint32_t check = 0;             // c_check (0 for 070701)
-  std::size_t segment = 0;             // index into CpioStream::segments
-  std::uint64_t offset = 0;            // header offset within the segment's uncompressed bytes
+  std::uint32_t check = 0;  // c_check (0 for 070701)
+  std::size_t segment = 0;  // index into CpioStream::segments
+  std::uint64_t offset = 0; // header offset within the segment's uncompressed bytes
 };
 
 struct CpioSegment {
   recipe::Compression compression = recipe::Compression::none;
-  std::uint64_t offset = 0;            // where the segment starts in the stream
-  std::uint64_t stored_size = 0;       // bytes it occupies in the stream (padding excluded)
+  std::uint64_t offset = 0;      // where the segment starts in the stream
+  std::uint64_t stored_size = 0; // bytes it occupies in the stream (padding excluded)
   std::uint64_t uncompressed_size = 0;
-  std::size_t archives = 0;            // TRAILER!!!-terminated archives inside (usually 1)
+  std::size_t archives = 0; // TRAILER!!!-terminated archives inside (usually 1)
   std::size_t first_member = 0, member_count = 0; // range in CpioStream::members
 };
 
 struct CpioStream {
   std::vector<CpioSegment> segments;
-  std::vector<CpioMember> members;     // trailers are not members
+  std::vector<CpioMember> members; // trailers are not members
 };
 
 struct CpioReadOptions {
-  std::string name = "initramfs";      // prefixes every error message
+  std::string name = "initramfs";                    // prefixes every error message
   std::uint64_t max_uncompressed_bytes = 8ULL << 30; // total over all segments (bomb guard)
+  // The kernel treats TRAILER!!! as optional (an archive may just end after a complete entry);
+  // tdximg always writes it, so by default a missing trailer is reported as truncation.
+  bool require_trailer = true;
 };
 
 // Reads an initramfs the way the kernel's unpacker walks it: plain newc archives (070701 or

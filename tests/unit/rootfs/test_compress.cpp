@@ -2,10 +2,8 @@
 // specifications (RFC 1952, RFC 8878, .xz 1.x), bombs and garbage rejected.
 
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <regex>
-
 #include <tdximg/rootfs/compress.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>
@@ -36,7 +34,8 @@ std::string run(const std::string& command, int* status = nullptr) {
   std::string out;
   char buf[4096];
   std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
   const int st = ::pclose(p);
   if (status != nullptr) {
     *status = st;
@@ -93,14 +92,14 @@ TEST_CASE("the gzip header has mtime 0, no name and OS Unix", "[rootfs]") {
   REQUIRE(gz.size() > 18);
   CHECK(gz[0] == 0x1f);
   CHECK(gz[1] == 0x8b);
-  CHECK(gz[2] == 8);    // deflate
-  CHECK(gz[3] == 0);    // FLG: no FNAME, FCOMMENT, FEXTRA, FHCRC
-  CHECK(gz[4] == 0);    // MTIME
+  CHECK(gz[2] == 8); // deflate
+  CHECK(gz[3] == 0); // FLG: no FNAME, FCOMMENT, FEXTRA, FHCRC
+  CHECK(gz[4] == 0); // MTIME
   CHECK(gz[5] == 0);
   CHECK(gz[6] == 0);
   CHECK(gz[7] == 0);
-  CHECK(gz[8] == 2);    // XFL 2: maximum compression (level 9)
-  CHECK(gz[9] == 3);    // OS: Unix
+  CHECK(gz[8] == 2); // XFL 2: maximum compression (level 9)
+  CHECK(gz[9] == 3); // OS: Unix
   // `gzip -lv` agrees that there is no stored name and no timestamp to restore.
   TempDir dir;
   write_file_atomic(dir.path() / "x.gz", gz);
@@ -130,12 +129,14 @@ TEST_CASE("we decompress what the host tools compressed", "[rootfs]") {
   TempDir dir;
   const Bytes input = sample(100000);
   write_file_atomic(dir.path() / "in", input);
-  const std::pair<Compression, const char*> tools[] = {
-      {Compression::gzip, "gzip -n -c"}, {Compression::zstd, "zstd -q -c"},
-      {Compression::xz, "xz -c"},        {Compression::xz, "xz --check=crc64 -c"}};
+  const std::pair<Compression, const char*> tools[] = {{Compression::gzip, "gzip -n -c"},
+                                                       {Compression::zstd, "zstd -q -c"},
+                                                       {Compression::xz, "xz -c"},
+                                                       {Compression::xz, "xz --check=crc64 -c"}};
   for (const auto& [method, tool] : tools) {
     INFO(tool);
-    run(std::string(tool) + " < " + (dir.path() / "in").string() + " > " + (dir.path() / "out").string());
+    run(std::string(tool) + " < " + (dir.path() / "in").string() + " > " +
+        (dir.path() / "out").string());
     CHECK(decompress(read_file(dir.path() / "out"), method, input.size()) == input);
   }
 }
@@ -146,7 +147,8 @@ TEST_CASE("decompression stops at max_output (bomb protection)", "[rootfs]") {
     INFO(compression_name(m.method));
     const Bytes c = compress(zeros, m.method, m.level);
     CHECK(decompress(c, m.method, zeros.size()).size() == zeros.size());
-    CHECK_THROWS_WITH(decompress(c, m.method, zeros.size() - 1), Catch::Contains("exceeds the limit"));
+    CHECK_THROWS_WITH(decompress(c, m.method, zeros.size() - 1),
+                      Catch::Contains("exceeds the limit"));
     CHECK_THROWS_WITH(decompress(c, m.method, 1000), Catch::Contains("exceeds the limit"));
   }
   CHECK_THROWS_WITH(decompress(zeros, Compression::none, 10), Catch::Contains("exceeds the limit"));
@@ -159,10 +161,13 @@ TEST_CASE("zstd without a content size in the header is still bounded", "[rootfs
   run("head -c 3000000 /dev/zero | zstd -q -c --no-content-size > " + out);
   const Bytes c = read_file(out);
   CHECK(decompress(c, Compression::zstd, 3000000).size() == 3000000);
-  CHECK_THROWS_WITH(decompress(c, Compression::zstd, 2999999), Catch::Contains("exceeds the limit"));
+  CHECK_THROWS_WITH(decompress(c, Compression::zstd, 2999999),
+                    Catch::Contains("exceeds the limit"));
 }
 
-TEST_CASE("trailing bytes after the frame are rejected by decompress and reported by decompress_frame", "[rootfs]") {
+TEST_CASE(
+    "trailing bytes after the frame are rejected by decompress and reported by decompress_frame",
+    "[rootfs]") {
   const Bytes input = sample(1000);
   for (const Method& m : k_methods) {
     INFO(compression_name(m.method));
@@ -234,8 +239,11 @@ TEST_CASE("detect_compression recognises the formats by magic", "[rootfs]") {
 
 TEST_CASE("compression_library_versions names the runtime zlib, zstd and liblzma", "[rootfs]") {
   const std::string v = compression_library_versions();
-  CHECK(std::regex_match(v, std::regex(R"(zlib \d+\.\d+(\.\d+)*, zstd \d+\.\d+\.\d+, liblzma \d+\.\d+\.\d+)")));
+  CHECK(std::regex_match(
+      v, std::regex(R"(zlib \d+\.\d+(\.\d+)*, zstd \d+\.\d+\.\d+, liblzma \d+\.\d+\.\d+)")));
   // The same versions the host's tools (built from the same Debian sources) report.
-  CHECK_THAT(run("zstd --version"), Catch::Contains(v.substr(v.find("zstd ") + 5, v.find(',', v.find("zstd ")) - v.find("zstd ") - 5)));
+  CHECK_THAT(run("zstd --version"),
+             Catch::Contains(v.substr(v.find("zstd ") + 5,
+                                      v.find(',', v.find("zstd ")) - v.find("zstd ") - 5)));
   CHECK_THAT(run("xz --version"), Catch::Contains(v.substr(v.find("liblzma ") + 8)));
 }

@@ -1,14 +1,11 @@
 // cpio newc writer: checked against GNU cpio (bytes and `cpio -itv`) and libarchive's reader.
 // Golden data: tests/data/rootfs/cpio/PROVENANCE.md.
 
-#include <catch2/catch.hpp>
-
 #include <archive.h>
 #include <archive_entry.h>
-
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <sstream>
-
 #include <tdximg/rootfs/cpio.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>
@@ -63,7 +60,9 @@ std::vector<CpioEntry> golden_entries() {
   return v;
 }
 
-fs::path data_dir() { return fs::path(TDXIMG_SOURCE_DIR) / "tests/data/rootfs/cpio"; }
+fs::path data_dir() {
+  return fs::path(TDXIMG_SOURCE_DIR) / "tests/data/rootfs/cpio";
+}
 
 // Runs a shell command, returns its stdout; REQUIREs exit status 0.
 std::string run(const std::string& command) {
@@ -72,7 +71,8 @@ std::string run(const std::string& command) {
   std::string out;
   char buf[4096];
   std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
   const int status = ::pclose(p);
   INFO("command: " << command);
   REQUIRE(status == 0);
@@ -83,7 +83,8 @@ std::vector<std::string> split_ws(const std::string& line) {
   std::istringstream in(line);
   std::vector<std::string> out;
   std::string tok;
-  while (in >> tok) out.push_back(tok);
+  while (in >> tok)
+    out.push_back(tok);
   return out;
 }
 
@@ -256,7 +257,8 @@ TEST_CASE("the writer rejects entries the kernel or cpio cannot represent", "[ro
   reject({entry("l", 0120777, 1, std::string(4097, 't'))}, "symlink target");
   reject({entry("f", 0100644, 1, {}, 0)}, "nlink 0");
   // Hardlink groups: size must equal nlink, metadata and content must agree.
-  reject({entry("h1", 0100644, 5, "x", 3), entry("h2", 0100644, 5, "x", 3)}, "has 2 members but nlink 3");
+  reject({entry("h1", 0100644, 5, "x", 3), entry("h2", 0100644, 5, "x", 3)},
+         "has 2 members but nlink 3");
   reject({entry("h1", 0100644, 5, "x", 2), entry("h2", 0100600, 5, "x", 2)}, "different metadata");
   reject({entry("h1", 0100644, 5, "x", 2), entry("h2", 0100644, 5, "y", 2)}, "different content");
   // The error names the entry index and path.

@@ -2,9 +2,7 @@
 // kernel reads them, one test per kind of corruption, truncation and byte-flip sweeps.
 
 #include <catch2/catch.hpp>
-
 #include <cstdio>
-
 #include <tdximg/rootfs/compress.hpp>
 #include <tdximg/rootfs/cpio.hpp>
 #include <tdximg/util/error.hpp>
@@ -19,7 +17,8 @@ std::shared_ptr<const Bytes> blob(std::string_view s) {
   return std::make_shared<const Bytes>(to_bytes(s));
 }
 
-CpioEntry entry(std::string path, std::uint32_t mode, std::uint32_t ino, std::string_view data = {}) {
+CpioEntry entry(std::string path, std::uint32_t mode, std::uint32_t ino,
+                std::string_view data = {}) {
   CpioEntry e;
   e.path = std::move(path);
   e.mode = mode;
@@ -29,7 +28,9 @@ CpioEntry entry(std::string path, std::uint32_t mode, std::uint32_t ino, std::st
   return e;
 }
 
-std::string body(const CpioMember& m) { return m.entry.data ? std::string(as_chars(*m.entry.data)) : ""; }
+std::string body(const CpioMember& m) {
+  return m.entry.data ? std::string(as_chars(*m.entry.data)) : "";
+}
 
 std::string run(const std::string& command) {
   std::FILE* p = ::popen(command.c_str(), "r");
@@ -37,7 +38,8 @@ std::string run(const std::string& command) {
   std::string out;
   char buf[4096];
   std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
   INFO("command: " << command);
   REQUIRE(::pclose(p) == 0);
   return out;
@@ -51,7 +53,8 @@ Bytes four_segments(std::vector<std::vector<CpioEntry>>* parts = nullptr) {
       {entry("s2", 0040755, 5), entry("s2/link", 0120777, 6, "../s1/a")},
       {entry("s3", 0040755, 7), entry("s3/xz", 0100600, 8, "xz")},
   };
-  const Compression methods[] = {Compression::none, Compression::gzip, Compression::zstd, Compression::xz};
+  const Compression methods[] = {Compression::none, Compression::gzip, Compression::zstd,
+                                 Compression::xz};
   Bytes stream;
   for (std::size_t i = 0; i < p.size(); ++i) {
     append_initramfs_segment(stream, compress(write_cpio_newc(p[i]), methods[i], 3));
@@ -68,7 +71,8 @@ Bytes small_archive() {
 }
 
 void set_field(Bytes& b, std::size_t header, int field, std::string_view hex8) {
-  std::copy(hex8.begin(), hex8.end(), b.begin() + static_cast<std::ptrdiff_t>(header + 6 + 8 * field));
+  std::copy(hex8.begin(), hex8.end(),
+            b.begin() + static_cast<std::ptrdiff_t>(header + 6 + 8 * field));
 }
 
 void expect_error(const Bytes& stream, const char* needle, ErrorKind kind = ErrorKind::input) {
@@ -86,7 +90,8 @@ void expect_error(const Bytes& stream, const char* needle, ErrorKind kind = Erro
 } // namespace
 
 TEST_CASE("reads an archive written by GNU cpio", "[rootfs]") {
-  const Bytes gnu = read_file(fs::path(TDXIMG_SOURCE_DIR) / "tests/data/rootfs/cpio/gnu-cpio-reproducible.cpio");
+  const Bytes gnu =
+      read_file(fs::path(TDXIMG_SOURCE_DIR) / "tests/data/rootfs/cpio/gnu-cpio-reproducible.cpio");
   const CpioStream s = read_cpio_segments(gnu);
   REQUIRE(s.segments.size() == 1);
   CHECK(s.segments[0].compression == Compression::none);
@@ -143,7 +148,8 @@ TEST_CASE("reads gzip, zstd, xz and plain segments concatenated", "[rootfs]") {
   for (std::size_t i = 0; i < s.members.size(); ++i) {
     CHECK(s.members[i].segment == i / 2);
     CHECK(s.members[i].entry.path == parts[i / 2][i % 2].path);
-    CHECK(*s.members[i].entry.data == (parts[i / 2][i % 2].data ? *parts[i / 2][i % 2].data : Bytes{}));
+    CHECK(*s.members[i].entry.data ==
+          (parts[i / 2][i % 2].data ? *parts[i / 2][i % 2].data : Bytes{}));
   }
   for (std::size_t k = 0; k < 4; ++k) {
     CHECK(s.segments[k].offset % 4 == 0);
@@ -159,8 +165,11 @@ TEST_CASE("reads segments made by GNU cpio and the host compressors", "[rootfs]"
   const std::string d = dir.path().string();
   run("mkdir -p " + d + "/t/etc && printf 'hello\\n' > " + d + "/t/etc/motd && ln -s motd " + d +
       "/t/etc/issue");
-  const std::string list = "(cd " + d + "/t && find . -mindepth 1 -printf '%P\\n' | LC_ALL=C sort | cpio -o -H newc --quiet)";
-  run("{ " + list + "; " + list + " | gzip -n; " + list + " | zstd -q; " + list + " | xz --check=crc32; } > " + d + "/initrd");
+  const std::string list =
+      "(cd " + d +
+      "/t && find . -mindepth 1 -printf '%P\\n' | LC_ALL=C sort | cpio -o -H newc --quiet)";
+  run("{ " + list + "; " + list + " | gzip -n; " + list + " | zstd -q; " + list +
+      " | xz --check=crc32; } > " + d + "/initrd");
   const CpioStream s = read_cpio_segments(read_file(dir.path() / "initrd"));
   REQUIRE(s.segments.size() == 4);
   CHECK(s.segments[1].compression == Compression::gzip);
@@ -237,7 +246,8 @@ TEST_CASE("a name with an embedded NUL is rejected", "[rootfs]") {
 TEST_CASE("a size past the end is rejected", "[rootfs]") {
   Bytes b = small_archive();
   set_field(b, 0, 6, "00001000");
-  expect_error(b, "entry 0 at offset 0x0: body of 4096 bytes (c_filesize) at 0x74 runs past the end");
+  expect_error(b,
+               "entry 0 at offset 0x0: body of 4096 bytes (c_filesize) at 0x74 runs past the end");
 }
 
 TEST_CASE("a namesize of 0 is rejected", "[rootfs]") {
@@ -293,13 +303,15 @@ TEST_CASE("junk between segments is rejected as invalid magic", "[rootfs]") {
 TEST_CASE("junk inside a compressed segment is rejected", "[rootfs]") {
   Bytes inner = small_archive();
   inner.insert(inner.end(), {'J', 'U', 'N', 'K'});
-  expect_error(compress(inner, Compression::xz, 1), "segment 0 (xz at offset 0x0): junk byte 0x4a at offset 0xf4");
+  expect_error(compress(inner, Compression::xz, 1),
+               "segment 0 (xz at offset 0x0): junk byte 0x4a at offset 0xf4");
 }
 
 TEST_CASE("a compressed segment that ends without a trailer is rejected", "[rootfs]") {
   Bytes inner = small_archive();
   inner.resize(120);
-  expect_error(compress(inner, Compression::gzip, 1), "segment 0 (gzip at offset 0x0): entry 1 at offset 0x78: missing TRAILER!!!");
+  expect_error(compress(inner, Compression::gzip, 1),
+               "segment 0 (gzip at offset 0x0): entry 1 at offset 0x78: missing TRAILER!!!");
 }
 
 TEST_CASE("a corrupt compressed segment names the segment", "[rootfs]") {
@@ -311,7 +323,8 @@ TEST_CASE("a corrupt compressed segment names the segment", "[rootfs]") {
 }
 
 TEST_CASE("bzip2, lzma, lzo and lz4 segments are reported as unsupported", "[rootfs]") {
-  expect_error(to_bytes("BZh91AY&SY"), "bzip2 compression is not supported", ErrorKind::unsupported);
+  expect_error(to_bytes("BZh91AY&SY"), "bzip2 compression is not supported",
+               ErrorKind::unsupported);
 }
 
 TEST_CASE("a decompression bomb stops at max_uncompressed_bytes", "[rootfs]") {
@@ -326,10 +339,14 @@ TEST_CASE("a decompression bomb stops at max_uncompressed_bytes", "[rootfs]") {
 
 // ---- sweeps -------------------------------------------------------------------------------
 
-TEST_CASE("every prefix of a 2-segment stream parses as a shorter stream or fails cleanly", "[rootfs]") {
-  Bytes stream = write_cpio_newc(std::vector<CpioEntry>{entry("d", 0040755, 1), entry("d/f", 0100644, 2, "hello")});
+TEST_CASE("every prefix of a 2-segment stream parses as a shorter stream or fails cleanly",
+          "[rootfs]") {
+  Bytes stream = write_cpio_newc(
+      std::vector<CpioEntry>{entry("d", 0040755, 1), entry("d/f", 0100644, 2, "hello")});
   const std::size_t first_end = stream.size();
-  append_initramfs_segment(stream, compress(write_cpio_newc(std::vector<CpioEntry>{entry("g", 0100644, 3, "zz")}), Compression::zstd, 3));
+  append_initramfs_segment(
+      stream, compress(write_cpio_newc(std::vector<CpioEntry>{entry("g", 0100644, 3, "zz")}),
+                       Compression::zstd, 3));
   REQUIRE(read_cpio_segments(stream).segments.size() == 2);
   for (std::size_t n = 0; n <= stream.size(); ++n) {
     INFO("prefix " << n);
@@ -344,7 +361,8 @@ TEST_CASE("every prefix of a 2-segment stream parses as a shorter stream or fail
   }
 }
 
-TEST_CASE("a flipped byte anywhere in a multi-segment stream never crashes the reader", "[rootfs]") {
+TEST_CASE("a flipped byte anywhere in a multi-segment stream never crashes the reader",
+          "[rootfs]") {
   const Bytes stream = four_segments();
   for (std::size_t i = 0; i < stream.size(); ++i) {
     for (const std::uint8_t mask : {std::uint8_t{0x01}, std::uint8_t{0xff}}) {
@@ -357,4 +375,36 @@ TEST_CASE("a flipped byte anywhere in a multi-segment stream never crashes the r
       }
     }
   }
+}
+
+TEST_CASE("a missing trailer is accepted like the kernel does when asked", "[rootfs]") {
+  Bytes plain = small_archive();
+  plain.resize(120); // entry 0 complete, no trailer
+  Bytes stream = plain;
+  append_initramfs_segment(stream, compress(plain, Compression::gzip, 1));
+  CpioReadOptions lenient;
+  lenient.require_trailer = false;
+  const CpioStream s = read_cpio_segments(stream, lenient);
+  REQUIRE(s.segments.size() == 2);
+  CHECK(s.segments[0].stored_size == 120);
+  CHECK(s.members.size() == 2);
+  CHECK(body(s.members[1]) == "data");
+  expect_error(stream, "missing TRAILER!!!");
+  // A truncated entry is still an error.
+  plain.resize(118);
+  CHECK_THROWS_AS(read_cpio_segments(plain, lenient), Error);
+}
+
+TEST_CASE("a segment after a plain archive must start 4-aligned (broken padding)", "[rootfs]") {
+  Bytes stream = small_archive();
+  const Bytes z = compress(small_archive(), Compression::zstd, 1);
+  stream.push_back(0);
+  stream.insert(stream.end(), z.begin(), z.end());
+  expect_error(stream, "broken padding: next segment at offset 0xf5");
+  // After a compressed segment the kernel restarts its count: no alignment needed before
+  // another compressed segment.
+  Bytes two = compress(small_archive(), Compression::gzip, 1);
+  two.push_back(0);
+  two.insert(two.end(), z.begin(), z.end());
+  CHECK(read_cpio_segments(two).segments.size() == 2);
 }
