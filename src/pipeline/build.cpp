@@ -1,0 +1,269 @@
+// `tdximg build`: recipe -> inputs -> layers -> initramfs -> UKI -> disks -> measurements ->
+// manifest, published atomically into the output directory. Each step is one call below.
+#include <tdximg/pipeline/build.hpp>
+
+#include <chrono>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <tdximg/disk/gcp.hpp>
+#include <tdximg/disk/gpt.hpp>
+#include <tdximg/disk/image.hpp>
+#include <tdximg/disk/vhd.hpp>
+#include <tdximg/measure/export.hpp>
+#include <tdximg/pipeline/steps.hpp>
+#include <tdximg/recipe/parser.hpp>
+#include <tdximg/rootfs/compress.hpp>
+#include <tdximg/rootfs/cpio.hpp>
+#include <tdximg/rootfs/layer.hpp>
+#include <tdximg/uki/uki.hpp>
+#include <tdximg/util/digest.hpp>
+#include <tdximg/util/error.hpp>
+#include <tdximg/util/file.hpp>
+#include <tdximg/util/hex.hpp>
+
+namespace tdximg::pipeline {
+
+namespace {
+
+bool wants(const recipe::Recipe& r, std::string_view output) {
+  return std::find(r.outputs.begin(), r.outputs.end(), output) != r.outputs.end();
+}
+
+// Output files are staged inside the output directory (it may be a bind mount that cannot
+// itself be renamed), then renamed into place one by one, manifest.json last. Until the first
+// rename nothing in the directory changes; the staging directory is removed on failure.
+class Staging {
+public:
+  explicit Staging(const fs::path& out_dir) : m_out(out_dir) {
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (ec) fail(ErrorKind::io, "{}: cannot create the output directory: {}", out_dir.string(), ec.message());
+    m_dir = std::make_unique<TempDir>(out_dir, ".tdximg-staging-");
+  }
+  void add(const std::string& name, ByteSpan data) {
+    write_file_atomic(m_dir->path() / name, data, 0644);
+    m_files.push_back(name);
+  }
+  void publish(const std::string& last) {
+    for (const auto& f : m_files)
+      if (f != last) rename_in(f);
+    rename_in(last);
+    fsync_dir(m_out);
+  }
+
+private:
+  void rename_in(const std::string& f) {
+    const fs::path from = m_dir->path() / f, to = m_out / f;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      fail(ErrorKind::io, "{}: cannot move into place: {}", to.string(), errno_text());
+    }
+  }
+  fs::path m_out;
+  std::unique_ptr<TempDir> m_dir;
+  std::vector<std::string> m_files;
+};
+
+void maybe_fail(const BuildOptions& o, std::string_view step) {
+  if (o.fail_at == step) fail(ErrorKind::internal, "injected failure at step '{}' (TDXIMG_TEST_FAIL_AT)", step);
+}
+
+// What the manifest says of an input: never an absolute path, so the manifest does not depend
+// on where the checkout lives.
+nlohmann::json input_entry(const recipe::Recipe& r, const recipe::Input& in, const store::ResolvedInput& ri) {
+  nlohmann::json j = {{"kind", recipe::input_kind_name(in.kind)}, {"sha256", ri.sha256}, {"size", ri.size}};
+  switch (in.kind) {
+  case recipe::InputKind::deb:
+    j["package"] = in.deb.package;
+    j["version"] = in.deb.version;
+    j["suite"] = in.deb.suite;
+    j["arch"] = in.deb.arch;
+    break;
+  case recipe::InputKind::url: j["url"] = in.url; break;
+  case recipe::InputKind::path:
+    j["path"] = in.path.lexically_relative(r.file.parent_path()).generic_string();
+    break;
+  }
+  return j;
+}
+
+nlohmann::json output_entry(ByteSpan data) {
+  return {{"size", data.size()}, {"sha256", sha256_hex(data)}};
+}
+
+} // namespace
+
+nlohmann::json build(const BuildOptions& o) {
+  const auto& progress = o.common.progress;
+  auto step = [&](const std::string& what) {
+    if (progress) progress(what);
+    spdlog::debug("{}", what);
+  };
+
+  // 1. Read the recipe and its lock file; every input must be pinned.
+  recipe::Recipe r = load_pinned_recipe(o.recipe);
+  const std::int64_t sde = recipe::effective_source_date_epoch(r);
+  const std::uint32_t mtime = rootfs::cpio_mtime(sde);
+
+  // 2. Resolve and verify every input before anything is written.
+  store::Store st = open_store(o.common.cache_dir);
+  auto inputs = resolve_inputs(r, st, o.common.offline, progress);
+  maybe_fail(o, "inputs");
+
+  // 3. Apply the layers to an in-memory file tree (maintainer scripts never run).
+  rootfs::FileTree tree;
+  nlohmann::json skipped = nlohmann::json::array();
+  nlohmann::json layers = nlohmann::json::array();
+  rootfs::InputProvider provider = [&](const std::string& name) -> const Bytes& {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) fail(ErrorKind::input, "no input named '{}'", name);
+    return it->second.data;
+  };
+  for (std::size_t i = 0; i < r.layers.size(); ++i) {
+    step(fmt::format("layer {}/{} {}", i + 1, r.layers.size(), r.layers[i].name));
+    rootfs::LayerReport rep = rootfs::apply_layer(tree, r.layers[i], i, provider);
+    nlohmann::json lj = {{"name", r.layers[i].name}, {"modules", rep.modules}};
+    for (const auto& s : rep.skipped_scripts) {
+      spdlog::info("input {}: maintainer scripts not run: {}", s.input, fmt::join(s.scripts, ", "));
+      skipped.push_back({{"input", s.input}, {"scripts", s.scripts}});
+    }
+    layers.push_back(std::move(lj));
+  }
+
+  // 4. The initramfs: one compressed cpio segment per layer, cached, concatenated.
+  step("initramfs");
+  Initramfs initramfs = write_initramfs(tree, r, mtime, st, o.common.jobs);
+  for (std::size_t i = 0; i < initramfs.segments.size(); ++i) {
+    const auto& s = initramfs.segments[i];
+    layers[s.layer]["segment"] = {{"entries", s.entries},
+                                  {"uncompressed_size", s.uncompressed_bytes},
+                                  {"uncompressed_sha256", s.uncompressed_sha256},
+                                  {"compressed_size", s.compressed_bytes},
+                                  {"reused", s.reused}};
+  }
+
+  Staging staging(o.out_dir);
+  nlohmann::json outputs = nlohmann::json::object();
+  const std::string initramfs_name =
+      fmt::format("initramfs.cpio{}", r.initramfs.compression == recipe::Compression::none
+                                          ? std::string()
+                                          : "." + std::string(rootfs::compression_name(r.initramfs.compression)));
+  if (wants(r, "initramfs")) {
+    staging.add(initramfs_name, initramfs.bytes);
+    outputs[initramfs_name] = output_entry(initramfs.bytes);
+  }
+
+  // 5. The UKI: systemd-stub + kernel + initramfs + cmdline + os-release + uname + sbat.
+  nlohmann::json measurements;
+  const bool need_uki = wants(r, "uki") || wants(r, "raw") || wants(r, "vhd") || wants(r, "gcp");
+  if (need_uki) {
+    step("uki");
+    if (!r.kernel || !r.stub) fail(ErrorKind::input, "{}: outputs need a UKI, so the recipe needs \"kernel\" and \"stub\"", r.file.string());
+    uki::UkiParts parts;
+    std::string kernel_path;
+    parts.linux = extract_ref(*r.kernel, inputs, &kernel_path);
+    const Bytes stub = extract_ref(*r.stub, inputs);
+    parts.initrd = initramfs.bytes;
+    if (!r.cmdline.empty()) parts.cmdline = r.cmdline;
+    if (r.os_release_file) {
+      const Bytes b = extract_ref(*r.os_release_file, inputs);
+      parts.osrel = std::string(b.begin(), b.end());
+    } else {
+      std::map<std::string, std::string> fields = r.os_release;
+      if (!fields.count("ID")) fields["ID"] = r.name;
+      parts.osrel = render_os_release(fields);
+    }
+    // Debian names its kernels boot/vmlinuz-<release>: that release is what `uname -r` says.
+    const auto slash = kernel_path.rfind('/');
+    const std::string base = slash == std::string::npos ? kernel_path : kernel_path.substr(slash + 1);
+    if (base.rfind("vmlinuz-", 0) == 0) parts.uname = base.substr(8);
+    parts.sbat = r.uki.sbat;
+    if (r.uki.splash) parts.splash = extract_ref(*r.uki.splash, inputs);
+    if (r.uki.dtb) parts.dtb = extract_ref(*r.uki.dtb, inputs);
+    const Bytes uki_bytes = uki::pack_uki(stub, parts);
+    if (wants(r, "uki")) {
+      staging.add("uki.efi", uki_bytes);
+      outputs["uki.efi"] = output_entry(uki_bytes);
+    }
+
+    // 6. Disk images: GPT + FAT ESP with EFI/BOOT/BOOTX64.EFI; VHD; GCP tarball.
+    nlohmann::json disk_events = nlohmann::json::object();
+    if (wants(r, "raw") || wants(r, "vhd") || wants(r, "gcp")) {
+      step("disk");
+      disk::DiskSpec spec;
+      spec.files.push_back({"EFI/BOOT/BOOTX64.EFI", uki_bytes});
+      spec.source_date_epoch = sde;
+      const Bytes raw = disk::make_esp_disk(spec);
+      const Bytes gpt_raw = disk::gpt_event_data(raw);
+      const nlohmann::json raw_gpt_event = {{"gpt_event_sha256", sha256_hex(gpt_raw)},
+                                            {"gpt_event_sha384", to_hex(hash(HashAlg::sha384, gpt_raw))}};
+      if (wants(r, "raw")) {
+        staging.add("disk.raw", raw);
+        outputs["disk.raw"] = output_entry(raw);
+        disk_events["disk.raw"] = raw_gpt_event;
+      }
+      if (wants(r, "vhd")) {
+        step("vhd");
+        const Bytes vhd = disk::make_vhd(raw, sde);
+        staging.add("disk.vhd", vhd);
+        outputs["disk.vhd"] = output_entry(vhd);
+        // The VHD carries the raw disk unchanged (padded to a whole MiB), so the same GPT.
+        disk_events["disk.vhd"] = raw_gpt_event;
+      }
+      if (wants(r, "gcp")) {
+        step("gcp");
+        const Bytes tgz = disk::make_gcp_tar_gz(raw, sde);
+        const std::string name = r.name + ".tar.gz";
+        staging.add(name, tgz);
+        outputs[name] = output_entry(tgz);
+        const Bytes gpt_gcp = disk::gcp_gpt_event_data(raw);
+        disk_events[name] = {{"gpt_event_sha256", sha256_hex(gpt_gcp)},
+                             {"gpt_event_sha384", to_hex(hash(HashAlg::sha384, gpt_gcp))},
+                             {"note", "the whole-GiB GCP disk moves the backup GPT header, so its "
+                                      "EV_EFI_GPT_EVENT (PCR 5 / RTMR1) differs from disk.raw's"}};
+      }
+    }
+
+    // 7. Measurements: TPM PCRs per platform and Secure Boot state, from the UKI's bytes.
+    step("measure");
+    MeasureRequest req;
+    req.platforms = r.measure.platforms;
+    req.secure_boot = r.measure.secure_boot;
+    measurements = measure_uki(uki_bytes, req);
+    measurements["disk_gpt_events"] = disk_events;
+    measurements["format"] = recipe::k_output_format;
+    measurements["tool"] = std::string("tdximg ") + TDXIMG_VERSION;
+    const std::string mj = measurements.dump(2) + "\n";
+    staging.add("measurements.json", as_bytes(mj));
+    outputs["measurements.json"] = output_entry(as_bytes(mj));
+  }
+
+  // 8. The manifest: what went in and what came out, written last.
+  nlohmann::json manifest;
+  manifest["tool"] = {{"name", "tdximg"}, {"version", TDXIMG_VERSION}};
+  manifest["output_format"] = recipe::k_output_format;
+  manifest["compression_libraries"] = rootfs::compression_library_versions();
+  manifest["recipe"] = {{"name", r.name}, {"sha256", recipe::recipe_digest(r)}};
+  manifest["source_date_epoch"] = sde;
+  nlohmann::json in = nlohmann::json::object();
+  for (const auto& [name, ri] : inputs) in[name] = input_entry(r, r.inputs.at(name), ri);
+  manifest["inputs"] = in;
+  manifest["layers"] = layers;
+  manifest["skipped_maintainer_scripts"] = skipped;
+  manifest["outputs"] = outputs;
+  const std::string manifest_text = manifest.dump(2) + "\n";
+  staging.add("manifest.json", as_bytes(manifest_text));
+  maybe_fail(o, "publish");
+
+  // 9. Publish: rename every staged file into place, manifest.json last.
+  staging.publish("manifest.json");
+
+  nlohmann::json report = manifest;
+  if (!measurements.is_null()) report["measurements"] = measurements;
+  report["out_dir"] = o.out_dir.string();
+  return report;
+}
+
+} // namespace tdximg::pipeline

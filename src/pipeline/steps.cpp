@@ -1,0 +1,231 @@
+#include <tdximg/pipeline/steps.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <fnmatch.h>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include <tdximg/measure/export.hpp>
+#include <tdximg/measure/uki_input.hpp>
+#include <tdximg/recipe/lockfile.hpp>
+#include <tdximg/recipe/parser.hpp>
+#include <tdximg/rootfs/archive.hpp>
+#include <tdximg/rootfs/compress.hpp>
+#include <tdximg/rootfs/cpio.hpp>
+#include <tdximg/rootfs/initramfs.hpp>
+#include <tdximg/util/digest.hpp>
+#include <tdximg/util/error.hpp>
+#include <tdximg/util/hex.hpp>
+
+namespace tdximg::pipeline {
+
+namespace fs = std::filesystem;
+
+recipe::Recipe load_pinned_recipe(const fs::path& recipe_path) {
+  recipe::Recipe r = recipe::load_recipe(recipe_path);
+  const fs::path lock = recipe::lock_path_for(r);
+  if (fs::exists(lock)) recipe::apply_lock(r, recipe::read_lock(lock));
+  const std::vector<std::string> unpinned = recipe::unpinned_inputs(r);
+  if (!unpinned.empty()) {
+    std::string names;
+    for (const auto& n : unpinned) names += (names.empty() ? "" : ", ") + n;
+    fail(ErrorKind::input,
+         "{}: input(s) without a sha256 pin: {}; run `tdximg lock {}` to resolve and pin them in {}",
+         r.file.string(), names, recipe_path.string(), lock.string());
+  }
+  return r;
+}
+
+store::Store open_store(const std::optional<fs::path>& dir) {
+  return store::Store(dir ? *dir : store::default_store_root());
+}
+
+std::map<std::string, store::ResolvedInput>
+resolve_inputs(const recipe::Recipe& recipe, store::Store& store, bool offline,
+               const std::function<void(const std::string&)>& progress) {
+  std::map<std::string, store::ResolvedInput> out;
+  std::size_t i = 0;
+  for (const auto& [name, input] : recipe.inputs) {
+    ++i;
+    if (progress) progress(fmt::format("[{}/{}] input {}", i, recipe.inputs.size(), name));
+    store::ResolvedInput r = store::resolve_input(input, store, offline ? store::Offline::yes : store::Offline::no);
+    spdlog::debug("input {}: {} ({} bytes, sha256 {})", name, r.description, r.size, r.sha256);
+    out.emplace(name, std::move(r));
+  }
+  return out;
+}
+
+Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store::ResolvedInput>& inputs,
+                  std::string* matched_path) {
+  auto it = inputs.find(ref.from);
+  if (it == inputs.end()) fail(ErrorKind::input, "no input named '{}'", ref.from);
+  const Bytes& data = it->second.data;
+  if (ref.path.empty()) {
+    if (matched_path != nullptr) *matched_path = ref.from;
+    return data;
+  }
+  std::string pattern = ref.path;
+  while (!pattern.empty() && pattern.front() == '/') pattern.erase(0, 1);
+  auto matches = [&](const std::string& p) {
+    // FNM_PATHNAME: '*' does not cross '/'. The pattern is ASCII; fnmatch's bracket classes
+    // are the only locale-sensitive part, and recipes use none that differ between locales.
+    return ::fnmatch(pattern.c_str(), p.c_str(), FNM_PATHNAME) == 0;
+  };
+  std::vector<rootfs::ArchiveEntry> entries = rootfs::read_archive_input(
+      data, fmt::format("input '{}'", ref.from), {}, [&](const std::string& p) { return matches(p); });
+  std::vector<const rootfs::ArchiveEntry*> found;
+  for (const auto& e : entries)
+    if (matches(e.path) && e.type == rootfs::EntryType::regular) found.push_back(&e);
+  if (found.empty()) {
+    fail(ErrorKind::input, "input '{}': no regular file matches '{}'", ref.from, ref.path);
+  }
+  // The last duplicate of one path wins (as in layers); distinct paths are ambiguous.
+  for (const auto* e : found) {
+    if (e->path != found.back()->path) {
+      fail(ErrorKind::input, "input '{}': '{}' matches several files ({} and {}); make the pattern exact",
+           ref.from, ref.path, found.front()->path, found.back()->path);
+    }
+  }
+  if (matched_path != nullptr) *matched_path = found.back()->path;
+  const auto& content = found.back()->content;
+  return content.data ? *content.data : Bytes{};
+}
+
+namespace {
+
+std::string segment_cache_key(const Bytes& cpio, const recipe::InitramfsSpec& spec) {
+  // Everything the compressed bytes depend on: the input, the method and level, the library
+  // versions that implement them, and our output format version.
+  Hasher h(HashAlg::sha256);
+  h.update(fmt::format("tdximg segment v{}\n{}\n{}\n{}\n", recipe::k_output_format,
+                       rootfs::compression_name(spec.compression), spec.level,
+                       rootfs::compression_library_versions()));
+  h.update(cpio);
+  return to_hex(h.finish());
+}
+
+} // namespace
+
+Initramfs write_initramfs(const rootfs::FileTree& tree, const recipe::Recipe& recipe,
+                          std::uint32_t mtime, store::Store& store, unsigned jobs) {
+  std::vector<std::vector<rootfs::CpioEntry>> per_layer =
+      rootfs::segment_entries(tree, recipe.layers.size(), mtime);
+
+  struct Work {
+    std::size_t layer;
+    Bytes cpio;
+    Bytes compressed;
+    std::string key;
+    bool reused = false;
+  };
+  std::vector<Work> work;
+  for (std::size_t layer = 0; layer < per_layer.size(); ++layer) {
+    if (per_layer[layer].empty()) continue;
+    Work w;
+    w.layer = layer;
+    w.cpio = rootfs::write_cpio_newc(per_layer[layer]);
+    w.key = segment_cache_key(w.cpio, recipe.initramfs);
+    if (auto cached = store.get_keyed("segments", w.key)) {
+      w.compressed = std::move(*cached);
+      w.reused = true;
+    }
+    work.push_back(std::move(w));
+  }
+
+  // Compress the segments that were not cached, in parallel. Each segment's bytes depend only
+  // on its own content and settings, so the thread count never changes the result.
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < work.size(); i = next++) {
+      if (work[i].reused) continue;
+      try {
+        work[i].compressed = rootfs::compress(work[i].cpio, recipe.initramfs.compression, recipe.initramfs.level);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  const unsigned threads = std::max(1u, std::min<unsigned>(jobs == 0 ? std::thread::hardware_concurrency() : jobs,
+                                                           static_cast<unsigned>(work.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+
+  Initramfs out;
+  for (auto& w : work) {
+    if (!w.reused) store.put_keyed("segments", w.key, w.compressed);
+    SegmentReport rep;
+    rep.layer = w.layer;
+    rep.layer_name = w.layer < recipe.layers.size() ? recipe.layers[w.layer].name : "";
+    rep.entries = per_layer[w.layer].size();
+    rep.uncompressed_bytes = w.cpio.size();
+    rep.compressed_bytes = w.compressed.size();
+    rep.uncompressed_sha256 = sha256_hex(w.cpio);
+    rep.reused = w.reused;
+    rootfs::append_initramfs_segment(out.bytes, w.compressed);
+    out.segments.push_back(std::move(rep));
+  }
+  return out;
+}
+
+std::string render_os_release(const std::map<std::string, std::string>& fields) {
+  // os-release(5): shell-compatible assignments; always quote, escape \ " $ `.
+  std::string out;
+  for (const auto& [key, value] : fields) {
+    out += key;
+    out += "=\"";
+    for (char c : value) {
+      if (c == '\\' || c == '"' || c == '$' || c == '`') out += '\\';
+      out += c;
+    }
+    out += "\"\n";
+  }
+  return out;
+}
+
+measure::UkiMeasureInput uki_measure_input(ByteSpan uki_bytes, std::string_view name) {
+  static const HashAlg k_banks[] = {HashAlg::sha256, HashAlg::sha384};
+  measure::UkiMeasureInput in = measure::measure_input_from_uki(uki_bytes, k_banks, name);
+  if (in.stub_major == 0) {
+    fail(ErrorKind::unsupported,
+         "{}: no systemd-stub version found (.sdmagic section missing or unreadable); "
+         "tdximg predicts measurements for systemd-stub UKIs only", name);
+  }
+  return in;
+}
+
+nlohmann::json measure_uki(ByteSpan uki_bytes, const MeasureRequest& request, std::string_view name) {
+  const measure::UkiMeasureInput in = uki_measure_input(uki_bytes, name);
+
+  nlohmann::json tpm = nlohmann::json::array();
+  for (const auto& platform : request.platforms) {
+    if (platform == "tdx") continue; // TDX registers are predicted separately
+    for (bool sb : request.secure_boot) {
+      measure::BootConfig cfg;
+      cfg.platform = measure::parse_platform(platform);
+      cfg.secure_boot = sb;
+      nlohmann::json j = measure::to_json(measure::predict_pcrs(in, cfg));
+      j["id"] = fmt::format("{}-sb-{}", platform, sb ? "on" : "off");
+      tpm.push_back(std::move(j));
+    }
+  }
+  nlohmann::json out;
+  out["uki"] = {{"sha256", sha256_hex(uki_bytes)},
+                {"size", uki_bytes.size()},
+                {"stub", in.stub_version_string},
+                {"kernel_release", in.uname},
+                {"authenticode", {{"sha256", to_hex(in.uki_authenticode.at(HashAlg::sha256))},
+                                  {"sha384", to_hex(in.uki_authenticode.at(HashAlg::sha384))}}}};
+  out["tpm"] = std::move(tpm);
+  return out;
+}
+
+} // namespace tdximg::pipeline

@@ -1,0 +1,108 @@
+// `tdximg verify`: compare a boot's event log (and optionally the quoted register values)
+// with the predicted event lists in measurements.json. Only digests are trusted.
+#include <sstream>
+
+#include <tdximg/measure/event.hpp>
+#include <tdximg/pipeline/inspect.hpp>
+#include <tdximg/util/error.hpp>
+#include <tdximg/util/hex.hpp>
+#include <tdximg/verify/compare.hpp>
+#include <tdximg/verify/tcg2_log.hpp>
+
+namespace tdximg::pipeline {
+
+namespace {
+
+// Accepts "<index>:<bank>=<hex>" (e.g. "9:sha256=ab..") and the probe's console form
+// "PCR <bank> <index> <hex>", one per line or separated by commas/whitespace.
+verify::QuotedValues parse_quoted(const std::string& text) {
+  verify::QuotedValues q;
+  std::string normalized = text;
+  for (char& c : normalized)
+    if (c == ',') c = '\n';
+  std::istringstream lines(normalized);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(lines, line)) {
+    ++lineno;
+    std::istringstream ws(line);
+    std::vector<std::string> tok;
+    for (std::string t; ws >> t;) tok.push_back(t);
+    if (tok.empty()) continue;
+    std::uint32_t index = 0;
+    std::string bank, hex;
+    if (tok.size() == 4 && (tok[0] == "PCR" || tok[0] == "RTMR")) {
+      bank = tok[1];
+      index = static_cast<std::uint32_t>(std::stoul(tok[2]));
+      hex = tok[3];
+    } else if (tok.size() == 1 && tok[0].find(':') != std::string::npos && tok[0].find('=') != std::string::npos) {
+      const auto colon = tok[0].find(':'), eq = tok[0].find('=');
+      if (eq < colon) fail(ErrorKind::usage, "--pcrs line {}: expected <index>:<bank>=<hex>, got '{}'", lineno, line);
+      try {
+        index = static_cast<std::uint32_t>(std::stoul(tok[0].substr(0, colon)));
+      } catch (const std::exception&) {
+        fail(ErrorKind::usage, "--pcrs line {}: bad register index in '{}'", lineno, line);
+      }
+      bank = tok[0].substr(colon + 1, eq - colon - 1);
+      hex = tok[0].substr(eq + 1);
+    } else {
+      fail(ErrorKind::usage, "--pcrs line {}: expected '<index>:<bank>=<hex>' or 'PCR <bank> <index> <hex>', got '{}'", lineno, line);
+    }
+    const HashAlg alg = parse_hash_name(bank);
+    Bytes v = from_hex(hex, fmt::format("--pcrs line {}", lineno));
+    if (v.size() != digest_size(alg)) {
+      fail(ErrorKind::usage, "--pcrs line {}: {} value has {} bytes, expected {}", lineno, bank, v.size(), digest_size(alg));
+    }
+    q[index][alg] = std::move(v);
+  }
+  return q;
+}
+
+std::vector<measure::RegisterPrediction> registers_of(const nlohmann::json& config) {
+  std::vector<measure::RegisterPrediction> regs;
+  for (const auto& r : config.at("registers")) regs.push_back(measure::prediction_from_json(r));
+  return regs;
+}
+
+std::size_t finding_count(const verify::VerifyReport& r) {
+  std::size_t n = 0;
+  for (const auto& reg : r.registers) n += reg.findings.size();
+  return n;
+}
+
+} // namespace
+
+nlohmann::json verify_log(const VerifyRequest& req, std::string& text) {
+  if (!req.measurements.contains("tpm") || !req.measurements["tpm"].is_array() || req.measurements["tpm"].empty()) {
+    fail(ErrorKind::input, "measurements: no \"tpm\" predictions (is this a tdximg measurements.json?)");
+  }
+  const verify::EventLog log = verify::parse_tcg2_log(req.event_log, "event log");
+  std::optional<verify::QuotedValues> quoted;
+  if (!req.pcr_values_text.empty()) quoted = parse_quoted(req.pcr_values_text);
+
+  // Pick the configuration: the one named, else the one whose events agree best with the log.
+  // Choosing never weakens the check: any difference in the chosen one fails verification.
+  const nlohmann::json* chosen = nullptr;
+  std::optional<verify::VerifyReport> best;
+  std::string ids;
+  for (const auto& cfg : req.measurements["tpm"]) {
+    const std::string id = cfg.value("id", "");
+    ids += (ids.empty() ? "" : ", ") + id;
+    if (!req.config.empty() && id != req.config) continue;
+    verify::VerifyReport rep = verify::verify(registers_of(cfg), log, quoted);
+    if (!best || finding_count(rep) < finding_count(*best)) {
+      best = std::move(rep);
+      chosen = &cfg;
+    }
+  }
+  if (chosen == nullptr) fail(ErrorKind::usage, "--config {}: no such configuration (have: {})", req.config, ids);
+
+  nlohmann::json out = verify::to_json(*best);
+  out["config"] = chosen->value("id", "");
+  out["chosen_automatically"] = req.config.empty();
+  text = fmt::format("configuration {}{}\n", chosen->value("id", ""), req.config.empty() ? " (best match)" : "") +
+         verify::render_text(*best);
+  return out;
+}
+
+} // namespace tdximg::pipeline

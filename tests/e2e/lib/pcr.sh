@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+# pcr_boot_check STACK: build the probe recipe tests/e2e/probe/STACK with tdximg, boot it under
+# QEMU + OVMF + swtpm (sha256 + sha384 banks) with Secure Boot off and on, and require
+#   predicted (measurements.json) == booted (the guest's /sys/class/tpm/tpm0/pcr-*/N)
+# for PCR 4, 9 and 11 in both banks, and `tdximg verify` to accept the guest's own event log
+# and PCR values. Then a tampered image (another command line) must be rejected by `verify`
+# naming the LoadOptions event of PCR 9 and the .cmdline event of PCR 11.
+# Needs: tests/cli/lib/common.sh and tests/e2e/lib/qemu.sh sourced. Sets `fails`.
+
+pcr_predicted() { # MEASUREMENTS CONFIG PCR BANK
+  python3 - "$@" <<'PY'
+import json, sys
+m, cfg, pcr, bank = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+c = [c for c in m["tpm"] if c["id"] == cfg][0]
+print([r for r in c["registers"] if r["reg"] == f"pcr{pcr}"][0]["values"][bank])
+PY
+}
+
+# pcr_compare LOG MEASUREMENTS CONFIG LABEL: PCR 4/9/11 in both banks, booted vs predicted.
+pcr_compare() {
+  local log=$1 m=$2 cfg=$3 label=$4 bank pcr want got
+  for bank in sha256 sha384; do
+    for pcr in 4 9 11; do
+      got=$(e2e_pcr "$log" "$bank" "$pcr") || { bad "$label: no booted PCR $pcr $bank"; continue; }
+      want=$(pcr_predicted "$m" "$cfg" "$pcr" "$bank") || { bad "$label: no prediction for PCR $pcr $bank"; continue; }
+      if [[ $got == "$want" ]]; then ok "$label: PCR $pcr $bank predicted == booted"
+      else bad "$label: PCR $pcr $bank predicted $want, booted $got"; fi
+    done
+  done
+}
+
+# pcr_verify LOG MEASUREMENTS CONFIG LABEL EXPECT_RC [REGEX...]: run tdximg verify on the
+# guest's event log and PCR values; check the exit code and that the report matches each REGEX.
+pcr_verify() {
+  local log=$1 m=$2 cfg=$3 label=$4 want_rc=$5; shift 5
+  local dir; dir=$(dirname "$log")
+  e2e_extract_eventlog "$log" "$log.eventlog" || { bad "$label: no event log in the console output"; return; }
+  e2e__lines "$log" | awk '$1 == "PCR" && ($3 == 4 || $3 == 9 || $3 == 11) { print $1, $2, $3, $4 }' > "$log.pcrs"
+  set +e
+  "$TDXIMG" verify --measurements "$m" --event-log "$log.eventlog" --pcrs "$log.pcrs" --config "$cfg" > "$log.verify" 2>&1
+  local rc=$?
+  set -e
+  if [[ $rc -eq $want_rc ]]; then ok "$label: tdximg verify exit $rc"
+  else bad "$label: tdximg verify exit $rc, expected $want_rc"; cat "$log.verify"; fi
+  local re
+  for re in "$@"; do
+    grep -Eq "$re" "$log.verify" && ok "$label: report names /$re/" || { bad "$label: report lacks /$re/"; cat "$log.verify"; }
+  done
+}
+
+pcr_boot_check() {
+  local stack=$1 tree probe out work
+  tree=$(locked_tree) || { bad "lock the probe recipes"; return; }
+  probe=$tree/tests/e2e/probe/$stack
+  work=$WORK/$stack
+  out=$work/out
+  "$TDXIMG" -q --cache "$TDXIMG_TEST_STORE" build "$probe" -o "$out" || { bad "$stack: build"; return; }
+  local m=$out/measurements.json
+
+  # 1. Secure Boot off: tdximg's own disk.raw.
+  local log=$work/sb-off.log
+  if e2e_boot "$out/disk.raw" "$log" --tpm "$work/tpm-off" --expect "TDXIMG-PROBE END"; then
+    pcr_compare "$log" "$m" qemu-sb-off "$stack SB off"
+    pcr_verify "$log" "$m" qemu-sb-off "$stack SB off" 0
+  else
+    bad "$stack SB off: boot failed"
+  fi
+
+  # 2. Secure Boot on: the same UKI signed with OVMF's snakeoil key (signing does not change
+  #    its Authenticode digest), on a test ESP, with the snakeoil-enrolled variable store.
+  log=$work/sb-on.log
+  if e2e_sign_snakeoil "$out/uki.efi" "$work/signed.efi" && e2e_make_esp_disk "$work/signed.efi" "$work/sb.raw" &&
+     e2e_boot "$work/sb.raw" "$log" --tpm "$work/tpm-on" --secure-boot --expect "TDXIMG-PROBE END"; then
+    pcr_compare "$log" "$m" qemu-sb-on "$stack SB on"
+    pcr_verify "$log" "$m" qemu-sb-on "$stack SB on" 0
+  else
+    bad "$stack SB on: sign or boot failed"
+  fi
+
+  # 3. A tampered image: same recipe, another command line. Its real boot must not verify
+  #    against the original measurements, and the report must name the right events.
+  cp -r "$probe" "$work/tampered"
+  sed -i 's|"console=ttyS0 panic=-1"|"console=ttyS0 panic=-1 tampered=1"|' "$work/tampered/recipe.json"
+  # The copy no longer sits beside its base recipe: point `extends` and `init` at the tree.
+  sed -i "s|\"../../../../recipes/base\"|\"$tree/recipes/base\"|; s|\"../init\"|\"$probe/../init\"|" "$work/tampered/recipe.json"
+  "$TDXIMG" -q --cache "$TDXIMG_TEST_STORE" build "$work/tampered" -o "$work/tampered-out" || { bad "$stack: tampered build"; return; }
+  log=$work/tampered.log
+  if e2e_boot "$work/tampered-out/disk.raw" "$log" --tpm "$work/tpm-t" --expect "TDXIMG-PROBE END"; then
+    pcr_verify "$log" "$m" qemu-sb-off "$stack tampered" 1 \
+      "PCR 9 event 0 .*expected" "PCR 11 event [0-9]+ .*cmdline"
+  else
+    bad "$stack tampered: boot failed"
+  fi
+}
