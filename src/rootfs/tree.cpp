@@ -135,10 +135,13 @@ Node* FileTree::find_mut(std::string_view path) {
 
 namespace {
 
-// The one resolution walk. With `create_layer` set, missing intermediate directories are
-// created (0755 root:root, that layer); otherwise they are treated as plain missing dirs.
+// The one resolution walk. With `create_layer` set, every missing component (the last one
+// too) is created as a directory (0755 root:root, that layer); otherwise missing components
+// are treated as plain missing directories.
 Resolved walk(std::map<std::string, Node>& nodes, std::string_view path, FollowLast follow_last,
-              std::string_view op, const std::size_t* create_layer) {
+              std::string_view op, const std::size_t* create_layer,
+              std::string_view shown_path = {}) {
+  const std::string_view shown = shown_path.empty() ? path : shown_path;
   if (path.empty() || path.front() != '/')
     fail(ErrorKind::input, "{}: path '{}' is not absolute", op, path);
   std::deque<PendingComponent> pending;
@@ -155,7 +158,7 @@ Resolved walk(std::map<std::string, Node>& nodes, std::string_view path, FollowL
     if (comp.name == "..") {
       if (current.empty()) {
         if (comp.from_link)
-          fail(ErrorKind::input, "{}: {}: a symlink leads outside the image tree{}", op, path,
+          fail(ErrorKind::input, "{}: {}: a symlink leads outside the image tree{}", op, shown,
                chain_text(out.chain));
         continue; // ".." at "/" stays at "/"
       }
@@ -167,30 +170,29 @@ Resolved walk(std::map<std::string, Node>& nodes, std::string_view path, FollowL
     if (missing) continue;
     const std::string here = join_components(current);
     if (here.size() > k_max_path_bytes)
-      fail(ErrorKind::input, "{}: {}: resolved path exceeds {} bytes{}", op, path,
+      fail(ErrorKind::input, "{}: {}: resolved path exceeds {} bytes{}", op, shown,
            k_max_path_bytes, chain_text(out.chain));
     auto it = nodes.find(here);
     if (it == nodes.end()) {
-      if (last) break;
-      if (create_layer) {
+      if (create_layer) { // every component, the last one included, must be a directory
         Node dir;
         dir.type = NodeType::directory;
         dir.mode = 0755;
         dir.layer = *create_layer;
         nodes.emplace(here, std::move(dir));
       } else {
-        missing = true;
+        missing = !last;
       }
       continue;
     }
     const Node& node = it->second;
     if (node.type == NodeType::symlink && (!last || follow_last == FollowLast::yes)) {
       if (++hops > k_max_symlink_hops)
-        fail(ErrorKind::input, "{}: {}: more than {} symlink hops{}", op, path,
+        fail(ErrorKind::input, "{}: {}: more than {} symlink hops{}", op, shown,
              k_max_symlink_hops, chain_text(out.chain));
       out.chain.push_back(fmt::format("{} -> {}", here, node.target));
       if (node.target.empty())
-        fail(ErrorKind::input, "{}: {}: empty symlink target{}", op, path, chain_text(out.chain));
+        fail(ErrorKind::input, "{}: {}: empty symlink target{}", op, shown, chain_text(out.chain));
       current.pop_back();
       if (node.target.front() == '/') current.clear();
       const auto target_comps = split_components(node.target);
@@ -199,12 +201,12 @@ Resolved walk(std::map<std::string, Node>& nodes, std::string_view path, FollowL
       continue;
     }
     if (!last && node.type != NodeType::directory)
-      fail(ErrorKind::input, "{}: {}: {} is a {}, not a directory{}", op, path, here,
-           node_type_name(node.type), chain_text(out.chain));
+      fail(ErrorKind::input, "{}: {}: {} is a {} (layer {}), not a directory{}", op, shown,
+           here, node_type_name(node.type), node.layer, chain_text(out.chain));
   }
   out.path = join_components(current);
   if (out.path.size() > k_max_path_bytes)
-    fail(ErrorKind::input, "{}: {}: resolved path exceeds {} bytes{}", op, path, k_max_path_bytes,
+    fail(ErrorKind::input, "{}: {}: resolved path exceeds {} bytes{}", op, shown, k_max_path_bytes,
          chain_text(out.chain));
   out.exists = !missing && nodes.count(out.path) != 0;
   return out;
@@ -223,7 +225,8 @@ std::string FileTree::put(std::string_view path_in, Node node, std::string_view 
   std::string final_path = "/";
   if (path != "/") {
     const std::size_t layer = node.layer;
-    const Resolved parent = walk(m_nodes, parent_path(path), FollowLast::yes, op, &layer);
+    const Resolved parent =
+        walk(m_nodes, parent_path(path), FollowLast::yes, op, &layer, path);
     const Node* pnode = find(parent.path);
     if (!pnode)
       fail(ErrorKind::internal, "{}: {}: parent {} was not created", op, path, parent.path);
@@ -289,9 +292,11 @@ std::size_t FileTree::remove(std::string_view path, std::string_view op) {
   std::size_t removed = 0;
   auto it = m_nodes.find(std::string(path));
   if (it == m_nodes.end()) return 0;
-  it = m_nodes.erase(it);
+  m_nodes.erase(it);
   ++removed;
+  // Children are not adjacent to their parent ("/a-b" sorts between "/a" and "/a/b").
   const std::string prefix = std::string(path) + "/";
+  it = m_nodes.lower_bound(prefix);
   while (it != m_nodes.end() && it->first.compare(0, prefix.size(), prefix) == 0) {
     it = m_nodes.erase(it);
     ++removed;
