@@ -212,6 +212,16 @@ GptInfo read_gpt(ByteSpan disk) {
   } else if (info.backup.valid && info.backup.alternate_lba != 1) {
     info.backup.valid = false;
     info.backup.problem = "backup GPT header: AlternateLBA is not 1";
+  } else if (info.backup.valid &&
+             (info.backup.disk_guid != primary.disk_guid ||
+              info.backup.first_usable_lba != primary.first_usable_lba ||
+              info.backup.last_usable_lba != primary.last_usable_lba ||
+              info.backup.number_of_entries != primary.number_of_entries ||
+              info.backup.entry_size != primary.entry_size ||
+              !std::equal(entry_array(disk, info.backup).begin(), entry_array(disk, info.backup).end(),
+                          entry_array(disk, primary).begin()))) {
+    info.backup.valid = false;
+    info.backup.problem = "backup GPT does not match the primary (disk GUID, usable range or entries)";
   }
 
   ByteSpan arr = entry_array(disk, primary);

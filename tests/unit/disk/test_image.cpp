@@ -266,3 +266,86 @@ TEST_CASE("every truncation of a disk image fails cleanly", "[disk]") {
     CHECK_THROWS_AS(gpt_event_data(ByteSpan(disk).subspan(0, n)), Error);
   }
 }
+
+TEST_CASE("inspect_disk reads disks made by sgdisk, mkfs.fat and mtools, skipping long names", "[disk]") {
+  if (!have_tool("sgdisk") || !have_tool("mkfs.fat") || !have_tool("mcopy")) {
+    WARN("sgdisk/mkfs.fat/mtools not installed; skipping");
+    return;
+  }
+  TempDir tmp;
+  const Bytes uki = payload(300000, 77);
+  const Bytes small = payload(10, 78);
+  write_file_atomic(tmp.path() / "uki", uki);
+  write_file_atomic(tmp.path() / "small", small);
+  for (const char* fat : {"12", "16", "32"}) {
+    INFO("mkfs.fat -F " << fat);
+    const std::string p = (tmp.path() / "other.raw").string();
+    fs::remove(p);
+    // A 40 MiB disk, ESP from LBA 2048 to the end, formatted in place by mkfs.fat.
+    // Sectors per cluster that put 79,838 sectors in each type's cluster-count range.
+    const std::string sc = fat == std::string("32") ? " -s 1" : fat == std::string("16") ? " -s 16" : " -s 32";
+    const std::string cmd =
+        "truncate -s 40M '" + p + "' && sgdisk -o -n 1:2048:0 -t 1:EF00 '" + p + "' >/dev/null" +
+        " && mkfs.fat -F " + fat + sc + " --offset=2048 -n TESTESP '" + p + "' $(( (40*2048 - 2048 - 33) / 2 )) >/dev/null 2>&1" +
+        " && mmd -i '" + p + "@@1048576' ::/EFI ::/EFI/BOOT ::/EFI/Linux" +
+        " && mcopy -i '" + p + "@@1048576' '" + (tmp.path() / "uki").string() + "' ::/EFI/BOOT/BOOTX64.EFI" +
+        " && mcopy -i '" + p + "@@1048576' '" + (tmp.path() / "small").string() + "' ::/EFI/Linux/a-long-name.efi";
+    const auto r = run(cmd);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    const Bytes disk = read_file(p);
+    CHECK(read_fat_file(disk, "EFI/BOOT/BOOTX64.EFI") == uki);
+    const DiskInfo info = inspect_disk(disk);
+    REQUIRE(info.esp);
+    CHECK(fat_type_name(info.esp->type) == std::string("FAT") + fat);
+    CHECK(info.esp->label == "TESTESP");
+    bool saw_uki = false;
+    bool saw_long = false;
+    for (const FatEntryInfo& e : info.esp->entries) {
+      if (e.path == "EFI/BOOT/BOOTX64.EFI") {
+        saw_uki = true;
+        CHECK(e.sha256 == sha256(uki));
+      }
+      // The long name is listed by its generated 8.3 alias ("A-LONG~1.EFI").
+      if (e.path.rfind("EFI/LINUX/", 0) == 0 && e.size_bytes == small.size()) saw_long = true;
+    }
+    CHECK(saw_uki);
+    CHECK(saw_long);
+  }
+}
+
+TEST_CASE("random corruption of the GPT area never crashes the disk reader", "[disk]") {
+  DiskSpec s;
+  s.files.push_back({"EFI/BOOT/BOOTX64.EFI", payload(2000, 4)});
+  const Bytes disk = make_esp_disk(s);
+  std::uint32_t x = 777;
+  for (int round = 0; round < 300; ++round) {
+    Bytes c = disk;
+    for (int k = 0; k < 3; ++k) {
+      x = x * 1103515245 + 12345;
+      const std::size_t pos = (x >> 4) % (34 * 512); // MBR, primary header, entries
+      x = x * 1103515245 + 12345;
+      c[pos] = static_cast<std::uint8_t>(x >> 16);
+    }
+    try {
+      (void)inspect_disk(c);
+      (void)gpt_event_data(c);
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::input);
+    }
+  }
+}
+
+TEST_CASE("a backup GPT whose entries differ from the primary's is reported", "[disk]") {
+  Bytes disk = make_esp_disk(uki_spec(100));
+  const std::size_t hdr = disk.size() - 512;
+  const std::size_t arr = disk.size() - 33 * 512;
+  disk[arr + 60] ^= 1; // partition name in the backup entry array
+  const uLong acrc = ::crc32(0L, disk.data() + arr, 16384);
+  for (int i = 0; i < 4; ++i) disk[hdr + 88 + i] = static_cast<std::uint8_t>(acrc >> (8 * i));
+  refix_header_crc(disk, hdr);
+  const DiskInfo info = inspect_disk(disk);
+  CHECK(info.gpt.primary.valid);
+  CHECK_FALSE(info.gpt.backup.valid);
+  CHECK(info.gpt.backup.problem.find("does not match") != std::string::npos);
+}
