@@ -247,3 +247,32 @@ TEST_CASE("compression_library_versions names the runtime zlib, zstd and liblzma
                                       v.find(',', v.find("zstd ")) - v.find("zstd ") - 5)));
   CHECK_THAT(run("xz --version"), Catch::Contains(v.substr(v.find("liblzma ") + 8)));
 }
+
+TEST_CASE("our output is byte-identical to the reference tools with the same settings",
+          "[rootfs]") {
+  // zstd CLI single-threaded (nbWorkers 0) with its default checksum + content size; xz CLI with
+  // CRC32; python3's zlib binding with the gzip wrapper (wbits 31: zlib's own header, mtime 0,
+  // OS 3). Same library, independent drivers: a parameter we set differently shows up here.
+  TempDir dir;
+  const fs::path in = dir.path() / "in";
+  const Bytes input = sample(50000);
+  write_file_atomic(in, input);
+  const std::string f = in.string();
+  for (const int level : {1, 3, 19}) {
+    INFO("zstd " << level);
+    CHECK(run("zstd -q --single-thread -" + std::to_string(level) + " -c " + f) ==
+          as_chars(compress(input, Compression::zstd, level)));
+  }
+  for (const int level : {0, 6, 9}) {
+    INFO("xz " << level);
+    CHECK(run("xz --check=crc32 -" + std::to_string(level) + " -c " + f) ==
+          as_chars(compress(input, Compression::xz, level)));
+  }
+  for (const int level : {1, 6, 9}) {
+    INFO("gzip " << level);
+    const std::string py = "import sys, zlib; c = zlib.compressobj(" + std::to_string(level) +
+                           ", zlib.DEFLATED, 31); d = open('" + f +
+                           "', 'rb').read(); sys.stdout.buffer.write(c.compress(d) + c.flush())";
+    CHECK(run("python3 -c \"" + py + "\"") == as_chars(compress(input, Compression::gzip, level)));
+  }
+}
