@@ -15,10 +15,17 @@ namespace {
 constexpr std::uint64_t k_sector = k_sector_bytes;
 constexpr std::uint32_t k_entries = 128;
 constexpr std::uint32_t k_entry_size = 128;
-// The ESP uses 512-byte clusters: the smallest cluster that lets a small ESP be FAT32 (UEFI
-// 2.10 §13.3.1.1 asks for FAT32 on the system partition of a hard disk); 33 MiB gives
-// ~66,000 clusters, above fatgen103's 65,525 threshold.
-constexpr std::uint32_t k_esp_sectors_per_cluster = 1;
+// Sectors per cluster for a FAT32 ESP of `sectors` 512-byte sectors: fatgen103's
+// DskTableFAT32 (512-byte clusters up to 260 MiB, 4 KiB up to 8 GiB, 8 KiB up to 16 GiB,
+// 16 KiB up to 32 GiB, then 32 KiB). UEFI 2.10 §13.3.1.1 asks for FAT32 on a hard disk's
+// system partition; the 33 MiB minimum gives ~66,000 clusters, above the 65,525 threshold.
+std::uint32_t esp_sectors_per_cluster(std::uint64_t sectors) {
+  if (sectors <= 532480) return 1;
+  if (sectors <= 16777216) return 8;
+  if (sectors <= 33554432) return 16;
+  if (sectors <= 67108864) return 32;
+  return 64;
+}
 
 void put_u32(Bytes& b, std::uint64_t off, std::uint32_t v) {
   for (unsigned i = 0; i < 4; ++i) b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -68,7 +75,7 @@ Bytes make_esp_disk(const DiskSpec& spec) {
   FatSpec fs;
   fs.files = spec.files;
   fs.size_bytes = esp_bytes;
-  fs.sectors_per_cluster = k_esp_sectors_per_cluster;
+  fs.sectors_per_cluster = esp_sectors_per_cluster(esp_sectors);
   fs.source_date_epoch = spec.source_date_epoch;
   fs.label = "ESP";
   fs.hidden_sectors = static_cast<std::uint32_t>(k_partition_start_lba);

@@ -5,8 +5,9 @@
 // Geometry (one decision for every output; see also gcp.hpp):
 //   LBA 0 protective MBR, LBA 1 primary GPT header, LBA 2..33 128 entries,
 //   ESP from LBA 2048 (1 MiB), ESP size = align_up(sum of files rounded to 4 KiB * 1.2 + 2 MiB,
-//   1 MiB), at least 33 MiB so that the ESP is FAT32 with 512-byte clusters (>= 65525 clusters,
-//   fatgen103); then 1 MiB holding the backup entries + header in its last 33 sectors.
+//   1 MiB), at least 33 MiB so that the ESP is FAT32 (>= 65525 clusters, fatgen103); cluster
+//   size from fatgen103's DskTableFAT32 (512 B up to 260 MiB, then 4 KiB up to 8 GiB, ...);
+//   then 1 MiB holding the backup entries + header in its last 33 sectors.
 //   disk.raw and disk.vhd share these bytes; the GCP disk is padded to a whole GiB, which
 //   moves the backup GPT and changes the primary header (gcp.hpp).
 // GUIDs (derived_guid("disk"/"partition", seed)) and the FAT serial are derived from the ESP

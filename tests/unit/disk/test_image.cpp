@@ -141,6 +141,26 @@ TEST_CASE("the ESP size follows the documented rule and min_disk_bytes only grow
   const DiskInfo info = inspect_disk(big);
   CHECK(info.gpt.backup.valid);
   CHECK(info.gpt.partitions[0].last_lba == 2048 + 33 * 2048 - 1);
+  CHECK(info.esp->sectors_per_cluster == 1);
+}
+
+TEST_CASE("an ESP above 260 MiB uses 4 KiB clusters and still passes fsck.fat", "[disk]") {
+  DiskSpec s = uki_spec(5000);
+  s.min_esp_bytes = 261 * k_mib;
+  const Bytes disk = make_esp_disk(s);
+  const DiskInfo info = inspect_disk(disk);
+  REQUIRE(info.esp);
+  CHECK(info.esp->sectors_per_cluster == 8);
+  CHECK(info.esp->type == FatType::fat32);
+  if (have_tool("fsck.fat")) {
+    TempDir tmp;
+    const fs::path esp = tmp.path() / "esp.img";
+    write_file_atomic(esp, esp_partition(disk));
+    const auto f = run("fsck.fat -n -v '" + esp.string() + "'");
+    INFO(f.output);
+    CHECK(f.status == 0);
+    CHECK(f.output.find("4096 bytes per cluster") != std::string::npos);
+  }
 }
 
 // ---- EV_EFI_GPT_EVENT -------------------------------------------------------------------
