@@ -116,7 +116,7 @@ void octal(Bytes& h, std::size_t off, std::size_t width, std::uint64_t v) {
 }
 
 // GNU tar header (tar.h "struct posix_header" with the GNU magic "ustar  \0").
-Bytes tar_header(std::uint64_t size, std::int64_t sde) {
+Bytes tar_header_impl(std::uint64_t size, std::int64_t sde) {
   Bytes h(k_block, 0);
   const std::string_view name = "disk.raw";
   std::copy(name.begin(), name.end(), h.begin());
@@ -150,6 +150,10 @@ Bytes tar_header(std::uint64_t size, std::int64_t sde) {
 
 } // namespace
 
+Bytes gcp_tar_header(std::uint64_t size_bytes, std::int64_t source_date_epoch) {
+  return tar_header_impl(size_bytes, source_date_epoch);
+}
+
 std::uint64_t gcp_disk_size(std::uint64_t raw_size) noexcept {
   const std::uint64_t n = (raw_size + k_gib - 1) / k_gib;
   return std::max<std::uint64_t>(n, 1) * k_gib;
@@ -166,7 +170,7 @@ Bytes make_gcp_tar_gz(ByteSpan raw, std::int64_t source_date_epoch) {
   const std::uint64_t size = gcp_disk_size(raw.size());
   const GptRelocation r = relocate_gpt(raw, size);
   GzipWriter gz;
-  gz.write(tar_header(size, source_date_epoch));
+  gz.write(tar_header_impl(size, source_date_epoch));
   // disk.raw: new head, the raw disk between the primary and its backup GPT, zeros over the
   // old backup and up to the new one, then the new backup array + header.
   gz.write(r.head);

@@ -32,6 +32,9 @@ std::uint64_t gcp_disk_size(std::uint64_t raw_size) noexcept;
 // has no valid GPT.
 Bytes gcp_gpt_event_data(ByteSpan raw);
 
+// The 512-byte GNU tar header of the `disk.raw` member (exposed for tests). Never throws.
+Bytes gcp_tar_header(std::uint64_t size_bytes, std::int64_t source_date_epoch);
+
 // The .tar.gz bytes. Throws ErrorKind::input if raw has no valid GPT or is not 512-aligned,
 // ErrorKind::internal on a zlib failure.
 Bytes make_gcp_tar_gz(ByteSpan raw, std::int64_t source_date_epoch);
