@@ -211,26 +211,31 @@ Content file_content(Context& ctx, const recipe::FileOp& op) {
   std::string member = *op.member;
   while (!member.empty() && member.front() == '/') member.erase(0, 1);
   member = normalize_archive_path(member, ctx.op_name + ": member");
-  const auto entries = read_archive_input(
-      data, *op.from, ctx.options.limits,
-      [&](const std::string& p) { return p == member; });
-  std::map<std::string, const ArchiveEntry*> seen;
-  const ArchiveEntry* found = nullptr;
-  for (const auto& e : entries) {
-    const ArchiveEntry* resolved = &e;
-    if (e.type == EntryType::hardlink) {
-      auto it = seen.find(e.target);
-      resolved = it == seen.end() ? nullptr : it->second;
+  // Only the member's data is kept; a hardlink member needs a second pass for its target's.
+  std::string wanted = member;
+  for (int pass = 0; pass < 2; ++pass) {
+    const auto entries = read_archive_input(data, *op.from, ctx.options.limits,
+                                            [&](const std::string& p) { return p == wanted; });
+    std::map<std::string, const ArchiveEntry*> seen;
+    const ArchiveEntry* found = nullptr;
+    for (const auto& e : entries) {
+      const ArchiveEntry* resolved = &e;
+      if (e.type == EntryType::hardlink) {
+        auto it = seen.find(e.target);
+        resolved = it == seen.end() ? nullptr : it->second;
+      }
+      if (resolved) seen[e.path] = resolved;
+      if (e.path == member) found = resolved; // last wins
     }
-    if (resolved) seen[e.path] = resolved;
-    if (e.path == member) found = resolved; // last wins
+    if (!found)
+      fail(ErrorKind::input, "{}: input '{}' has no member '{}'", ctx.op_name, *op.from, member);
+    if (found->type != EntryType::regular)
+      fail(ErrorKind::input, "{}: member '{}' of '{}' is not a regular file", ctx.op_name,
+           member, *op.from);
+    if (found->content.data) return found->content;
+    wanted = found->path;
   }
-  if (!found)
-    fail(ErrorKind::input, "{}: input '{}' has no member '{}'", ctx.op_name, *op.from, member);
-  if (found->type != EntryType::regular || !found->content.data)
-    fail(ErrorKind::input, "{}: member '{}' of '{}' is not a regular file", ctx.op_name, member,
-         *op.from);
-  return found->content;
+  fail(ErrorKind::internal, "{}: member '{}' of '{}' has no data", ctx.op_name, member, *op.from);
 }
 
 void apply_op(Context& ctx, const recipe::FileOp& op) {
