@@ -162,6 +162,25 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
   const std::string sbat =
       merge_sbat(section_text(stub, ".sbat"), section_text(kernel, ".sbat"), parts.sbat);
 
+  // Stub raw data ranges must not overlap (we move and overwrite them below).
+  std::vector<const Section*> by_ptr;
+  for (const Section& s : stub.sections()) {
+    if (s.SizeOfRawData != 0) by_ptr.push_back(&s);
+  }
+  if (by_ptr.empty()) fail(ErrorKind::unsupported, "stub: has no sections with raw data");
+  std::stable_sort(by_ptr.begin(), by_ptr.end(), [](const Section* a, const Section* b) {
+    return a->PointerToRawData < b->PointerToRawData;
+  });
+  for (std::size_t i = 1; i < by_ptr.size(); ++i) {
+    if (std::uint64_t{by_ptr[i - 1]->PointerToRawData} + by_ptr[i - 1]->SizeOfRawData >
+        by_ptr[i]->PointerToRawData) {
+      fail(ErrorKind::unsupported, "stub: raw data of sections {} and {} overlap",
+           by_ptr[i - 1]->name, by_ptr[i]->name);
+    }
+  }
+  const std::uint64_t raw_end =
+      std::uint64_t{by_ptr.back()->PointerToRawData} + by_ptr.back()->SizeOfRawData;
+
   Bytes out(stub_bytes.begin(), stub_bytes.end());
   std::uint16_t characteristics = stub.coff().Characteristics;
   std::uint32_t sym_ptr = stub.coff().PointerToSymbolTable;
@@ -172,7 +191,7 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
     std::uint64_t sym_size = 18ull * sym_count;
     const std::uint64_t str_at = std::uint64_t{sym_ptr} + sym_size;
     if (str_at + 4 <= out.size()) sym_size += load_u32le(out, str_at, "stub: string table size");
-    if (sym_ptr + sym_size == out.size() && sym_ptr >= stub.end_of_section_data()) {
+    if (sym_ptr + sym_size == out.size() && sym_ptr >= raw_end) {
       out.resize(sym_ptr);
       sym_ptr = 0;
       sym_count = 0;
@@ -247,6 +266,7 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
         }
       }
       secs.erase(it);
+      if (secs.empty()) fail(ErrorKind::unsupported, "stub: has no sections besides .sbat");
     }
   }
   const std::uint64_t table_offset = stub.section_table_offset();

@@ -247,6 +247,18 @@ TEST_CASE("pack_uki refuses bad stubs and payloads without producing output", "[
     expect_error(ErrorKind::unsupported, "already has",
                  [&] { uki::pack_uki(packed, test_parts()); });
   }
+  SECTION("a stub without sections") {
+    Bytes b = stub;
+    b[0x86] = 0; // NumberOfSections = 0
+    b[0x87] = 0;
+    expect_error(ErrorKind::unsupported, "no sections", [&] { uki::pack_uki(b, test_parts()); });
+  }
+  SECTION("a stub whose sections overlap in the file") {
+    Bytes b = stub;
+    b[0x188 + 40 + 20] = 0x00; // .sbat PointerToRawData 0x600 -> 0x400 (= .text's)
+    b[0x188 + 40 + 21] = 0x04;
+    expect_error(ErrorKind::unsupported, "overlap", [&] { uki::pack_uki(b, test_parts()); });
+  }
   SECTION("a stub that is not a PE") {
     expect_error(ErrorKind::input, "stub:", [&] { uki::pack_uki(Bytes(100, 0), test_parts()); });
   }
