@@ -370,8 +370,8 @@ CpioStream read_cpio_segments(ByteSpan stream, const CpioReadOptions& options) {
     if (c == '0' && pos % 4 == 0) {
       const std::string ctx =
           fmt::format("{}: segment {} (plain cpio at offset 0x{:x})", options.name, index, pos);
-      // Offsets in errors and members are relative to the stream for plain segments; parse the
-      // whole rest so that offsets stay stream-relative after adding `pos`.
+      // The parser sees the rest of the stream; offsets in its errors and in members are relative
+      // to the segment start (named in ctx), as they are for decompressed segments.
       SegmentParser parser(rest, ctx, index, out, options.require_trailer);
       const std::uint64_t end = parser.parse_archive(0);
       seg.compression = Compression::none;
