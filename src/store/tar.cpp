@@ -38,7 +38,7 @@ std::string pax_record(std::string_view key, std::string_view value) {
 void Writer::header(std::string_view name, char type, std::uint32_t mode, std::uint64_t size,
                     std::string_view linkname) {
   std::uint8_t h[k_block] = {};
-  std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
+  if (!name.empty()) std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
   put_octal(h + 100, 8, mode);
   put_octal(h + 108, 8, 0); // uid
   put_octal(h + 116, 8, 0); // gid
@@ -46,7 +46,8 @@ void Writer::header(std::string_view name, char type, std::uint32_t mode, std::u
   put_octal(h + 136, 12, 0); // mtime
   std::memset(h + 148, ' ', 8);
   h[156] = static_cast<std::uint8_t>(type);
-  std::memcpy(h + 157, linkname.data(), std::min<std::size_t>(linkname.size(), 100));
+  if (!linkname.empty()) // memcpy from a null pointer is undefined even for 0 bytes
+    std::memcpy(h + 157, linkname.data(), std::min<std::size_t>(linkname.size(), 100));
   std::memcpy(h + 257, "ustar\0" "00", 8);
   put_octal(h + 329, 8, 0); // devmajor
   put_octal(h + 337, 8, 0); // devminor
