@@ -716,7 +716,7 @@ fs::path absolute_normal(const fs::path& p) {
   return fs::absolute(p).lexically_normal();
 }
 
-void load_chain(const fs::path& file, const std::string& display,
+void load_chain(const fs::path& file, const std::string& display, const std::string* given_text,
                 std::vector<std::pair<fs::path, std::string>>& stack, std::vector<Loaded>& out) {
   const fs::path abs = absolute_normal(file);
   std::error_code ec;
@@ -733,7 +733,7 @@ void load_chain(const fs::path& file, const std::string& display,
   if (stack.size() >= k_max_extends_depth)
     fail(ErrorKind::input, "{}: /extends: more than {} levels of extends", stack.back().second,
          k_max_extends_depth);
-  const std::string text = read_text_file(abs);
+  const std::string text = given_text != nullptr ? *given_text : read_text_file(abs);
   const json root = detail::parse_json(text, display, /*comments=*/true);
   FileParser parser(display, abs.parent_path());
   FileRecipe recipe = parser.parse(root);
@@ -743,14 +743,16 @@ void load_chain(const fs::path& file, const std::string& display,
     fs::path base_file = base;
     std::string base_display =
         (fs::path(display).parent_path() / *recipe.extends).lexically_normal().string();
-    if (fs::is_directory(base)) {
+    std::error_code dir_ec;
+    if (fs::is_directory(base, dir_ec)) {
       base_file = base / "recipe.json";
       base_display = (fs::path(base_display) / "recipe.json").string();
     }
-    if (!fs::is_regular_file(base_file))
+    std::error_code file_ec;
+    if (!fs::is_regular_file(base_file, file_ec))
       fail(ErrorKind::input, "{}: /extends: base recipe \"{}\" not found (looked for {})", display,
            *recipe.extends, base_file.lexically_normal().string());
-    load_chain(base_file, base_display, stack, out);
+    load_chain(base_file, base_display, nullptr, stack, out);
   }
   stack.pop_back();
   out.push_back(Loaded{abs, display, std::move(recipe)});
@@ -868,18 +870,19 @@ std::string relative_to(const fs::path& p, const fs::path& dir) {
 } // namespace
 
 fs::path recipe_file_for(const fs::path& recipe) {
-  if (!fs::is_directory(recipe)) return recipe;
+  std::error_code ec;
+  if (!fs::is_directory(recipe, ec)) return recipe; // errors surface when the file is read
   const fs::path file = recipe / "recipe.json";
-  if (!fs::exists(file))
+  if (!fs::exists(file, ec))
     fail(ErrorKind::input, "{}: is a directory without recipe.json", recipe.string());
   return file;
 }
 
-Recipe load_recipe(const fs::path& recipe) {
-  const fs::path file = recipe_file_for(recipe);
+namespace {
+Recipe load(const fs::path& file, const std::string* text) {
   std::vector<std::pair<fs::path, std::string>> stack;
   std::vector<Loaded> chain;
-  load_chain(file, file.string(), stack, chain);
+  load_chain(file, file.string(), text, stack, chain);
 
   Recipe r;
   Origins origins;
@@ -893,6 +896,16 @@ Recipe load_recipe(const fs::path& recipe) {
          file.string());
   check_references(r, origins);
   return r;
+}
+} // namespace
+
+Recipe load_recipe(const fs::path& recipe) {
+  return load(recipe_file_for(recipe), nullptr);
+}
+
+Recipe parse_recipe_text(std::string_view text, const fs::path& file) {
+  const std::string copy(text);
+  return load(file, &copy);
 }
 
 std::int64_t parse_source_date_epoch(std::string_view value, std::string_view what) {

@@ -22,6 +22,10 @@ fs::path recipe_file_for(const fs::path& recipe);
 // ErrorKind::io (a file cannot be read).
 Recipe load_recipe(const fs::path& recipe);
 
+// As load_recipe, but the top recipe's text is given (e.g. from stdin); `file` names it in
+// errors and anchors relative paths and `extends`. Throws as load_recipe.
+Recipe parse_recipe_text(std::string_view text, const fs::path& file);
+
 // Parses a SOURCE_DATE_EPOCH value: a plain non-negative decimal integer (no sign, no spaces,
 // no leading zeros except "0") that fits in int64. Throws ErrorKind::input naming `what`.
 std::int64_t parse_source_date_epoch(std::string_view value, std::string_view what);

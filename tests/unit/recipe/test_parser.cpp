@@ -331,6 +331,17 @@ TEST_CASE("deeply nested or huge JSON fails cleanly", "[recipe]") {
   check_contains(error_of([&] { load_recipe(f); }), {"/x: unknown key"});
   const auto big =
       put(dir.path(), "big.json",
-          R"({"schema": 1, "name": "b", "cmdline": ")" + std::string(20 << 20, 'a') + "\"}");
-  CHECK(load_recipe(big).cmdline.size() == (20U << 20));
+          R"({"schema": 1, "name": "b", "cmdline": ")" + std::string(4 << 20, 'a') + "\"}");
+  CHECK(load_recipe(big).cmdline.size() == (4U << 20));
+}
+
+TEST_CASE("recipe text given directly is read as if it were the named file", "[recipe]") {
+  const fs::path file = data_dir() / "chain" / "child" / "recipe.json";
+  const Recipe r = parse_recipe_text(R"({"schema": 1, "extends": "../base",
+      "inputs": {"x": {"path": "files/app"}}})",
+                                     file);
+  CHECK(r.name == "base");
+  CHECK(r.inputs.at("x").path ==
+        fs::absolute(data_dir() / "chain" / "child" / "files" / "app").lexically_normal());
+  check_contains(error_of([&] { parse_recipe_text("{", file); }), {file.string() + ":1:"});
 }
