@@ -176,14 +176,16 @@ struct ModInfo {
   std::vector<std::string> aliases;
 };
 
-void parse_softdep(std::string_view value, ModInfo& info, std::string_view what) {
+void parse_softdep(std::string_view value, ModInfo& info) {
   std::string kind;
   for (const auto& tok : split_ws(value)) {
     if (tok == "pre:" || tok == "post:") {
       kind = tok.substr(0, tok.size() - 1);
       continue;
     }
-    if (kind.empty()) fail(ErrorKind::input, "{}: softdep '{}' lacks pre:/post:", what, value);
+    // A name before any pre:/post: (cifs in 6.1 declares MODULE_SOFTDEP("gcm")) is ignored by
+    // kmod's softdep parser; depmod still copies the line verbatim, and so do we.
+    if (kind.empty()) continue;
     info.softdeps.emplace_back(kind, tok);
   }
   info.softdep_lines.emplace_back(value);
@@ -284,7 +286,7 @@ public:
           p = q + 1;
         }
       } else if (key == "softdep") {
-        parse_softdep(value, mi, what);
+        parse_softdep(value, mi);
       } else if (key == "alias") {
         mi.aliases.emplace_back(value);
       }
@@ -294,7 +296,7 @@ public:
       mi.depends = dit == m_dep_lines.end() ? std::vector<std::string>{} : dit->second;
     }
     if (auto sit = m_softdep_lines.find(name); sit != m_softdep_lines.end()) {
-      for (const auto& line : sit->second) parse_softdep(line, mi, what);
+      for (const auto& line : sit->second) parse_softdep(line, mi);
     }
     return m_info.emplace(name, std::move(mi)).first->second;
   }

@@ -184,6 +184,34 @@ inline Bytes make_ko(const std::vector<std::string>& modinfo) {
   return f;
 }
 
+// A single xz stream (like a trixie .ko.xz), through libarchive's raw writer.
+inline Bytes xz_compress(const Bytes& data) {
+  struct Sink {
+    static la_ssize_t write(archive*, void* self, const void* buf, size_t n) {
+      auto* out = static_cast<Bytes*>(self);
+      const auto* p = static_cast<const std::uint8_t*>(buf);
+      out->insert(out->end(), p, p + n);
+      return static_cast<la_ssize_t>(n);
+    }
+  };
+  Bytes out;
+  archive* a = archive_write_new();
+  archive_write_set_format_raw(a);
+  archive_write_add_filter_xz(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  archive_write_open(a, &out, nullptr, &Sink::write, nullptr);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, "x");
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
+  archive_write_header(a, e);
+  archive_write_data(a, data.data(), data.size());
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
 inline Bytes fixture(const std::string& name) {
   return tdximg::read_file(std::string(TDXIMG_SOURCE_DIR) + "/tests/data/rootfs/" + name);
 }
