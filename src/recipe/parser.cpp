@@ -504,10 +504,12 @@ private:
         m_w.fail_at(o.ptr("level"), "expected no level with compression \"none\"");
       const json& l = o.at("level");
       if (!l.is_number_integer()) m_w.fail_at(o.ptr("level"), "expected integer, got " + show(l));
-      const auto level = l.get<std::int64_t>();
+      // A huge unsigned value would wrap in get<int64_t>; clamp it so the range check rejects it.
+      const std::int64_t level =
+          l.is_number_unsigned() && l.get<std::uint64_t>() > 1000 ? 1000 : l.get<std::int64_t>();
       if (level < range.lo || level > range.hi)
         m_w.fail_at(o.ptr("level"), fmt::format("expected a {} level in {}..{}, got {}", c,
-                                                range.lo, range.hi, level));
+                                                range.lo, range.hi, l.dump()));
       r.initramfs.level = static_cast<int>(level);
     }
   }

@@ -345,3 +345,11 @@ TEST_CASE("recipe text given directly is read as if it were the named file", "[r
         fs::absolute(data_dir() / "chain" / "child" / "files" / "app").lexically_normal());
   check_contains(error_of([&] { parse_recipe_text("{", file); }), {file.string() + ":1:"});
 }
+
+TEST_CASE("a compression level too large for 64 bits is rejected, not wrapped", "[recipe]") {
+  check_contains(
+      recipe_error(R"(, "initramfs": {"compression": "zstd", "level": 18446744073709551615})"),
+      {"/initramfs/level: expected a zstd level in 1..19, got 18446744073709551615"});
+  check_contains(recipe_error(R"(, "initramfs": {"compression": "zstd", "level": -3})"),
+                 {"/initramfs/level: expected a zstd level in 1..19, got -3"});
+}
