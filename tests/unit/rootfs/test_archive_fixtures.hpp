@@ -20,6 +20,11 @@ namespace rootfs_test {
 using tdximg::Bytes;
 
 struct TarItem {
+  TarItem(std::string path_, char type_ = 'f', std::string data_ = {}, unsigned mode_ = 0644,
+          std::string link_ = {}, unsigned uid_ = 0, unsigned gid_ = 0, unsigned major_ = 0,
+          unsigned minor_ = 0)
+      : path(std::move(path_)), type(type_), data(std::move(data_)), mode(mode_),
+        link(std::move(link_)), uid(uid_), gid(gid_), major(major_), minor(minor_) {}
   std::string path;
   char type = 'f';       // f file, d dir, l symlink, h hardlink, c chardev, b blockdev, p fifo, s socket
   std::string data;      // file data
