@@ -10,6 +10,9 @@
 //   the last one wins. Archive hardlinks are resolved inside the same archive (the target must
 //   be an earlier regular-file entry); if the target was filtered out the link becomes a plain
 //   file with the target's data. Parents missing from the archive are created 0755 root:root.
+//   Confinement is the image tree, not `to`: an archive symlink `x -> /` followed by `x/f`
+//   writes /f (inside the image, as dpkg in a chroot would); a symlink whose target climbs
+//   above "/" is rejected when something is written through it.
 // - file / dir / symlink / hardlink / chardev / blockdev / fifo: missing parents are created
 //   0755 root:root; the new node replaces a non-directory (last wins); a directory replacing a
 //   non-directory or vice versa is an error naming both layers.
