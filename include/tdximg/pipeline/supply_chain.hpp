@@ -62,10 +62,13 @@ std::string dep5_license(std::string_view copyright);
 std::string deb_license(ByteSpan deb, std::string_view package, std::string_view name);
 
 // InputRecords for every resolved input of the recipe (pool paths from its lock file when
-// there is one; licenses of deb inputs via deb_license). Throws ErrorKind::input for a
-// malformed .deb or lock file.
+// there is one; licenses of deb inputs via deb_license, cached in `cache` under the keyed
+// namespace "deb-license" by the .deb's sha256 when a store is given, since reading a kernel
+// package's data tarball takes seconds). Throws ErrorKind::input for a malformed .deb or lock
+// file, ErrorKind::io for store errors.
 std::vector<InputRecord> describe_inputs(const recipe::Recipe& recipe,
-                                         const std::map<std::string, store::ResolvedInput>& inputs);
+                                         const std::map<std::string, store::ResolvedInput>& inputs,
+                                         store::Store* cache = nullptr);
 
 // sbom.spdx.json as JSON (SPDX 2.3). documentNamespace =
 // "https://tdximg.invalid/spdx/<recipe>-<sha256 of recipe digest and output digests>",
