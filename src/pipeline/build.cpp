@@ -14,6 +14,7 @@
 #include <tdximg/disk/vhd.hpp>
 #include <tdximg/measure/export.hpp>
 #include <tdximg/pipeline/steps.hpp>
+#include <tdximg/pipeline/supply_chain.hpp>
 #include <tdximg/recipe/parser.hpp>
 #include <tdximg/rootfs/compress.hpp>
 #include <tdximg/rootfs/cpio.hpp>
@@ -238,6 +239,25 @@ nlohmann::json build(const BuildOptions& o) {
     const std::string mj = measurements.dump(2) + "\n";
     staging.add("measurements.json", as_bytes(mj));
     outputs["measurements.json"] = output_entry(as_bytes(mj));
+  }
+
+  // 7b. Supply chain (issue 6; pipeline/supply_chain.hpp, owner "docker"): sbom.spdx.json
+  //     (SPDX 2.3: every input with version, sha256, license) and provenance.json (in-toto v1 +
+  //     SLSA v1: subjects = every output so far). Both deterministic; both listed in the manifest.
+  {
+    SupplyChainInfo sc;
+    sc.recipe_name = r.name;
+    sc.recipe_sha256 = recipe::recipe_digest(r);
+    sc.source_date_epoch = sde;
+    sc.tool_version = TDXIMG_VERSION;
+    sc.inputs = describe_inputs(r, inputs, &st); // licenses cached in the store per .deb digest
+    for (const auto& item : outputs.items()) sc.outputs[item.key()] = item.value().at("sha256").get<std::string>();
+    const std::string sbom = supply_chain_text(make_sbom(sc));
+    const std::string provenance = supply_chain_text(make_provenance(sc));
+    staging.add("sbom.spdx.json", as_bytes(sbom));
+    outputs["sbom.spdx.json"] = output_entry(as_bytes(sbom));
+    staging.add("provenance.json", as_bytes(provenance));
+    outputs["provenance.json"] = output_entry(as_bytes(provenance));
   }
 
   // 8. The manifest: what went in and what came out, written last.
