@@ -32,7 +32,7 @@ void emit(const Globals& g, const nlohmann::json& report,
   if (g.json) {
     std::fputs(report.dump(2).c_str(), stdout);
     std::fputc('\n', stdout);
-  } else {
+  } else if (!g.quiet) {
     text(report);
   }
   std::fflush(stdout);
@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
       {"build", add_build(app, g)},     {"lock", add_lock(app, g)},
       {"measure", add_measure(app, g)}, {"verify", add_verify(app, g)},
       {"inspect", add_inspect(app, g)},
-      {"store", add_store(app, g)}};
+      {"store", add_store(app, g)},
+      {"diff", add_diff(app, g)}};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

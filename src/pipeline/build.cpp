@@ -133,6 +133,19 @@ nlohmann::json build(const BuildOptions& o) {
     layers.push_back(std::move(lj));
   }
 
+  // TEST-ONLY (issue 6, tests/repro/nondeterminism_detected.sh): TDXIMG_TEST_NONDETERMINISM=1
+  // breaks determinism on purpose by stamping the current time into /etc/build-time in the
+  // last layer, to prove the repro suite and `tdximg diff` catch it. Never set it otherwise.
+  if (const char* nd = std::getenv("TDXIMG_TEST_NONDETERMINISM"); nd && std::string_view(nd) == "1" && !r.layers.empty()) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    rootfs::Node stamp;
+    stamp.type = rootfs::NodeType::regular;
+    stamp.mode = 0644;
+    stamp.content = rootfs::Content::make(to_bytes(fmt::format("{}\n", std::chrono::duration_cast<std::chrono::nanoseconds>(now).count())));
+    stamp.layer = r.layers.size() - 1;
+    tree.put("/etc/build-time", std::move(stamp), "TDXIMG_TEST_NONDETERMINISM");
+  }
+
   // 4. The initramfs: one compressed cpio segment per layer, cached, concatenated.
   step("initramfs");
   Initramfs initramfs = write_initramfs(tree, r, mtime, st, o.common.jobs);
@@ -147,10 +160,11 @@ nlohmann::json build(const BuildOptions& o) {
 
   Staging staging(o.out_dir);
   nlohmann::json outputs = nlohmann::json::object();
-  const std::string initramfs_name =
-      fmt::format("initramfs.cpio{}", r.initramfs.compression == recipe::Compression::none
-                                          ? std::string()
-                                          : "." + std::string(rootfs::compression_name(r.initramfs.compression)));
+  // Conventional file extensions: .cpio.zst, .cpio.gz, .cpio.xz, or plain .cpio.
+  static const std::map<recipe::Compression, std::string> k_ext{
+      {recipe::Compression::none, ""}, {recipe::Compression::gzip, ".gz"},
+      {recipe::Compression::zstd, ".zst"}, {recipe::Compression::xz, ".xz"}};
+  const std::string initramfs_name = "initramfs.cpio" + k_ext.at(r.initramfs.compression);
   if (wants(r, "initramfs")) {
     staging.add(initramfs_name, initramfs.bytes);
     outputs[initramfs_name] = output_entry(initramfs.bytes);
