@@ -90,10 +90,12 @@ image=${TDXIMG_IMAGE:-tdximg-builder:local}
 network=${TDXIMG_CONTAINER_NETWORK:-host}
 
 # --- the image (cached by the engine: only changed steps rerun) -------------------------------
-# The build context: the checkout without build trees, version-control data or outputs.
+# The build context: only what compiling tdximg needs, so that editing recipes, tests or docs
+# keeps the engine's cached image (compiling tdximg is most of the image build).
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/tdximg-ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
-tar -C "$repo" --exclude-vcs --exclude='./build*' --exclude='./out*' --exclude='./.cache' -cf - . | tar -C "$ctx" -xf -
+tar -C "$repo" -cf - CMakeLists.txt include src scripts/setup docker/Dockerfile docker/entrypoint.sh |
+  tar -C "$ctx" -xf -
 
 # The container uses the host's Debian mirror, when the host is Debian (a non-Debian host, e.g. a
 # CI runner on Ubuntu, names no Debian mirror: the base image's own sources are kept then).
