@@ -56,8 +56,9 @@ podman run --rm --network host "$base" true || skip "podman cannot run a contain
 # --- the two builds ------------------------------------------------------------------------------
 recipes=$(locked_recipes)
 phase "host build of recipes/hello"
-"$TDXIMG" --cache "$WORK/host-store" -q build "$recipes/hello" -o "$WORK/host" >/dev/null
+"$TDXIMG" --cache "$TDXIMG_TEST_STORE" -q build "$recipes/hello" -o "$WORK/host" >/dev/null
 
+# The container starts with an empty store: every input is fetched again from the mirror there.
 phase "container image build + container build of recipes/hello"
 TDXIMG_CONTAINER_ENGINE=podman TDXIMG_BASE_IMAGE=$base TDXIMG_IMAGE=localhost/tdximg-builder:test \
   TDXIMG_RECIPE_ROOT=$(dirname "$recipes") TDXIMG_BUILD_JOBS=${TDXIMG_BUILD_JOBS:-2} \
@@ -79,7 +80,5 @@ if ! diff -u "$WORK/host.sha" "$WORK/container.sha" >&2; then
   "$TDXIMG" diff "$WORK/host" "$WORK/container" >&2 || true
   fail "the container build differs from the host build"
 fi
-# The container really built it: its files are not the host's (different inode, same bytes).
-[[ $(stat -c %i "$WORK/host/manifest.json") != $(stat -c %i "$WORK/container/manifest.json") ]] || fail "same file"
 phase "PASS: container and host outputs are byte-identical"
 echo "podman_build: total $((SECONDS - t0)) s" >&2
