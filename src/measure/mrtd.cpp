@@ -4,10 +4,8 @@
 // operation name zero-padded to 16 bytes, the GPA as u64 LE at offset 16, zeros to 128; an
 // MR.EXTEND record is followed by the 256 bytes it measures. Nothing else enters MRTD.
 
-#include <tdximg/measure/mrtd.hpp>
-
 #include <array>
-
+#include <tdximg/measure/mrtd.hpp>
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::measure {
@@ -20,12 +18,16 @@ constexpr std::uint64_t k_record = 128;
 
 void record(Hasher& h, std::string_view op, std::uint64_t gpa) {
   std::array<std::uint8_t, k_record> buf{};
-  for (std::size_t i = 0; i < op.size(); ++i) buf[i] = static_cast<std::uint8_t>(op[i]);
-  for (std::size_t i = 0; i < 8; ++i) buf[16 + i] = static_cast<std::uint8_t>(gpa >> (8 * i));
+  for (std::size_t i = 0; i < op.size(); ++i)
+    buf[i] = static_cast<std::uint8_t>(op[i]);
+  for (std::size_t i = 0; i < 8; ++i)
+    buf[16 + i] = static_cast<std::uint8_t>(gpa >> (8 * i));
   h.update(buf);
 }
 
-void page_add(Hasher& h, std::uint64_t gpa) { record(h, "MEM.PAGE.ADD", gpa); }
+void page_add(Hasher& h, std::uint64_t gpa) {
+  record(h, "MEM.PAGE.ADD", gpa);
+}
 
 // The 16 TDH.MR.EXTENDs of one page: bytes past RawDataSize are the zero-filled TD memory.
 void extend_page(Hasher& h, ByteSpan raw, const TdvfSection& s, std::uint64_t page) {
@@ -63,9 +65,8 @@ Sha384 compute_mrtd(ByteSpan firmware, const TdvfMetadata& metadata, PageOrder o
     const TdvfSection& s = metadata.sections[i];
     // PAGE_AUG memory is accepted by the guest later; it is not part of the build measurement.
     if (s.page_aug()) continue;
-    const ByteSpan raw =
-        checked_slice(firmware, s.data_offset, s.raw_data_size,
-                      fmt::format("firmware: TDVF section {} raw data", i));
+    const ByteSpan raw = checked_slice(firmware, s.data_offset, s.raw_data_size,
+                                       fmt::format("firmware: TDVF section {} raw data", i));
     const std::uint64_t pages = s.memory_data_size / k_page;
     if (order == PageOrder::single_pass) {
       for (std::uint64_t p = 0; p < pages; ++p) {
@@ -73,9 +74,11 @@ Sha384 compute_mrtd(ByteSpan firmware, const TdvfMetadata& metadata, PageOrder o
         if (s.mr_extend()) extend_page(h, raw, s, p);
       }
     } else {
-      for (std::uint64_t p = 0; p < pages; ++p) page_add(h, s.memory_address + p * k_page);
+      for (std::uint64_t p = 0; p < pages; ++p)
+        page_add(h, s.memory_address + p * k_page);
       if (s.mr_extend())
-        for (std::uint64_t p = 0; p < pages; ++p) extend_page(h, raw, s, p);
+        for (std::uint64_t p = 0; p < pages; ++p)
+          extend_page(h, raw, s, p);
     }
   }
   const Bytes d = h.finish();

@@ -8,10 +8,8 @@
 //  - RTMR0 (§2.2): VM-shape dependent, taken from a calibration CCEL, else unpinned;
 //  - RTMR3 (§2.5): zero at boot.
 
-#include <tdximg/measure/rtmr.hpp>
-
 #include <array>
-
+#include <tdximg/measure/rtmr.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/hex.hpp>
 
@@ -22,8 +20,8 @@ namespace {
 constexpr std::array<HashAlg, 1> k_banks{HashAlg::sha384};
 constexpr std::string_view k_ebs_invocation = "Exit Boot Services Invocation";
 constexpr std::string_view k_ebs_success = "Exit Boot Services Returned with Success";
-constexpr int k_cc_stub_major = 256;               // first systemd-stub measuring via CC
-constexpr std::pair<int, int> k_cc_kernel{6, 9};   // first Linux whose EFI stub does
+constexpr int k_cc_stub_major = 256;             // first systemd-stub measuring via CC
+constexpr std::pair<int, int> k_cc_kernel{6, 9}; // first Linux whose EFI stub does
 
 // "6.12.57+deb13-amd64" -> {6, 12}; nullopt if it does not start with N.N.
 std::optional<std::pair<int, int>> kernel_version(std::string_view uname) {
@@ -48,10 +46,10 @@ Event relabel(Event e, int rtmr) {
   return e;
 }
 
-Event constant_event(int rtmr, std::uint32_t type, std::string_view data,
-                     std::string description, std::string source) {
-  return hashed_event(rtmr_name(rtmr), rtmr, type, as_bytes(data), k_banks,
-                      std::move(description), std::move(source));
+Event constant_event(int rtmr, std::uint32_t type, std::string_view data, std::string description,
+                     std::string source) {
+  return hashed_event(rtmr_name(rtmr), rtmr, type, as_bytes(data), k_banks, std::move(description),
+                      std::move(source));
 }
 
 } // namespace
@@ -90,17 +88,19 @@ std::vector<Event> rtmr1_events(const UkiMeasureInput& uki, int stub_major,
     out.push_back(hashed_event(rtmr_name(1), 1, ev::k_efi_gpt_event, *config.gpt_event_data,
                                k_banks, "GPT of the boot disk (UEFI_GPT_DATA)",
                                "edk2 DxeTpm2MeasureBootLib Tcg2MeasureGptTable"));
-    for (std::size_t i = 2; i < pcr4.size(); ++i) out.push_back(relabel(pcr4[i], 1));
+    for (std::size_t i = 2; i < pcr4.size(); ++i)
+      out.push_back(relabel(pcr4[i], 1));
   } else {
     // -kernel: QemuLoadImageLib LoadImage()s the blob first, ReadyToBoot follows.
     out.push_back(relabel(pcr4[2], 1));
     out.push_back(relabel(pcr4[0], 1));
     out.push_back(relabel(pcr4[1], 1));
-    for (std::size_t i = 3; i < pcr4.size(); ++i) out.push_back(relabel(pcr4[i], 1));
+    for (std::size_t i = 3; i < pcr4.size(); ++i)
+      out.push_back(relabel(pcr4[i], 1));
   }
   // OnExitBootServices / OnExitBootServicesFailed: EV_EFI_ACTION into PCR 5 -> RTMR1.
-  out.push_back(constant_event(1, ev::k_efi_action, k_ebs_invocation,
-                               std::string(k_ebs_invocation), "edk2 TdTcg2Dxe OnExitBootServices"));
+  out.push_back(constant_event(1, ev::k_efi_action, k_ebs_invocation, std::string(k_ebs_invocation),
+                               "edk2 TdTcg2Dxe OnExitBootServices"));
   out.push_back(constant_event(1, ev::k_efi_action, k_ebs_success, std::string(k_ebs_success),
                                "edk2 TdTcg2Dxe OnExitBootServices"));
   return out;
@@ -129,10 +129,10 @@ std::vector<Event> rtmr2_events(const UkiMeasureInput& uki, int stub_major,
     std::vector<Event> kernel = pcr9_events(uki, stub_major, k_banks, rtmr_name(2), 2);
     out.insert(out.end(), kernel.begin(), kernel.end());
   } else {
-    notes.push_back(fmt::format(
-        "RTMR2: Linux {} measures LoadOptions and the initrd only through TCG2 (the CC "
-        "protocol fallback came with 6.9): not measured on this stack",
-        uki.uname));
+    notes.push_back(
+        fmt::format("RTMR2: Linux {} measures LoadOptions and the initrd only through TCG2 (the CC "
+                    "protocol fallback came with 6.9): not measured on this stack",
+                    uki.uname));
   }
   if (!stub_cc && !kernel_cc)
     notes.push_back(fmt::format(
@@ -165,7 +165,8 @@ TdxPrediction predict_tdx(const UkiMeasureInput& uki, ByteSpan firmware,
   // RTMR0: calibrated from a real CCEL of this host + VM shape, else unpinned.
   if (config.rtmr0_calibration) {
     std::vector<Event> events;
-    for (const Event& e : config.rtmr0_calibration->events) events.push_back(relabel(e, 0));
+    for (const Event& e : config.rtmr0_calibration->events)
+      events.push_back(relabel(e, 0));
     p.rtmr0_pinned = true;
     p.rtmr0_source = "calibrated from " + config.rtmr0_calibration->log_sha256;
     p.registers.push_back(make_prediction(rtmr_name(0), 0, std::move(events), k_banks, true,

@@ -4,12 +4,10 @@
 // Cross-checked against dstack-mr, Contrast tdvf.go, aleph tdx_measurement.py and
 // cloud-hypervisor (reference tdx-measurements.md §1.1). The image is untrusted input.
 
-#include <tdximg/measure/tdvf.hpp>
-
 #include <algorithm>
 #include <array>
 #include <optional>
-
+#include <tdximg/measure/tdvf.hpp>
 #include <tdximg/util/error.hpp>
 
 namespace tdximg::measure {
@@ -67,8 +65,8 @@ TableLookup find_in_guid_table(ByteSpan fw, std::string_view name) {
     const std::uint16_t entry_len = load_u16le(fw, len_offset, "GUID table entry length");
     if (entry_len < k_entry_header || entry_len > pos - table_start)
       fail(ErrorKind::input,
-           "{}: OVMF GUID table entry length {} at offset 0x{:x} is invalid (must be {}..{})",
-           name, entry_len, len_offset, k_entry_header, pos - table_start);
+           "{}: OVMF GUID table entry length {} at offset 0x{:x} is invalid (must be {}..{})", name,
+           entry_len, len_offset, k_entry_header, pos - table_start);
     if (guid_at(fw, len_offset + 2, k_tdx_metadata_offset_guid)) {
       const std::uint64_t data_size = entry_len - k_entry_header;
       const std::uint64_t data_offset = pos - entry_len;
@@ -121,8 +119,8 @@ void check_section(ByteSpan fw, std::string_view name, std::size_t index, std::u
          "{}: Attributes 0x{:x} asks for MR_EXTEND of PAGE_AUG memory (offset 0x{:x})", where,
          s.attributes, at + 28);
   if (s.memory_address % k_page != 0)
-    fail(ErrorKind::input, "{}: MemoryAddress 0x{:x} is not 4 KiB aligned (offset 0x{:x})",
-         where, s.memory_address, at + 8);
+    fail(ErrorKind::input, "{}: MemoryAddress 0x{:x} is not 4 KiB aligned (offset 0x{:x})", where,
+         s.memory_address, at + 8);
   if (s.memory_data_size == 0 || s.memory_data_size % k_page != 0)
     fail(ErrorKind::input,
          "{}: MemoryDataSize 0x{:x} is not a non-zero multiple of 4 KiB (offset 0x{:x})", where,
@@ -132,9 +130,8 @@ void check_section(ByteSpan fw, std::string_view name, std::size_t index, std::u
          "{}: MemoryAddress 0x{:x} + MemoryDataSize 0x{:x} overflows (offset 0x{:x})", where,
          s.memory_address, s.memory_data_size, at + 8);
   if (s.raw_data_size > s.memory_data_size)
-    fail(ErrorKind::input,
-         "{}: RawDataSize 0x{:x} exceeds MemoryDataSize 0x{:x} (offset 0x{:x})", where,
-         s.raw_data_size, s.memory_data_size, at + 4);
+    fail(ErrorKind::input, "{}: RawDataSize 0x{:x} exceeds MemoryDataSize 0x{:x} (offset 0x{:x})",
+         where, s.raw_data_size, s.memory_data_size, at + 4);
   if (std::uint64_t{s.data_offset} > fw.size() ||
       std::uint64_t{s.raw_data_size} > fw.size() - s.data_offset)
     fail(ErrorKind::input,
@@ -148,14 +145,22 @@ void check_section(ByteSpan fw, std::string_view name, std::size_t index, std::u
 
 std::string tdvf_section_type_name(std::uint32_t type) {
   switch (type) {
-  case tdvf_type::k_bfv: return "BFV";
-  case tdvf_type::k_cfv: return "CFV";
-  case tdvf_type::k_td_hob: return "TD_HOB";
-  case tdvf_type::k_temp_mem: return "TEMP_MEM";
-  case tdvf_type::k_perm_mem: return "PERM_MEM";
-  case tdvf_type::k_payload: return "PAYLOAD";
-  case tdvf_type::k_payload_param: return "PAYLOAD_PARAM";
-  default: return fmt::format("TYPE_{}", type);
+  case tdvf_type::k_bfv:
+    return "BFV";
+  case tdvf_type::k_cfv:
+    return "CFV";
+  case tdvf_type::k_td_hob:
+    return "TD_HOB";
+  case tdvf_type::k_temp_mem:
+    return "TEMP_MEM";
+  case tdvf_type::k_perm_mem:
+    return "PERM_MEM";
+  case tdvf_type::k_payload:
+    return "PAYLOAD";
+  case tdvf_type::k_payload_param:
+    return "PAYLOAD_PARAM";
+  default:
+    return fmt::format("TYPE_{}", type);
   }
 }
 
@@ -190,16 +195,18 @@ TdvfMetadata parse_tdvf_metadata(ByteSpan fw, std::string_view name) {
 
   // 2. TDVF_DESCRIPTOR: Signature "TDVF", Length, Version 1, NumberOfSectionEntry.
   if (!has_signature(fw, desc))
-    fail(ErrorKind::input, "{}: TDVF descriptor at offset 0x{:x}: signature is not \"TDVF\"",
-         name, desc);
+    fail(ErrorKind::input, "{}: TDVF descriptor at offset 0x{:x}: signature is not \"TDVF\"", name,
+         desc);
   if (fw.size() - desc < k_descriptor_header)
     fail(ErrorKind::input, "{}: TDVF descriptor at offset 0x{:x}: truncated header", name, desc);
   md.length = load_u32le(fw, desc + 4, "TDVF descriptor Length");
   md.version = load_u32le(fw, desc + 8, "TDVF descriptor Version");
   const std::uint32_t count = load_u32le(fw, desc + 12, "TDVF descriptor NumberOfSectionEntry");
   if (md.version != 1)
-    fail(ErrorKind::input, "{}: TDVF descriptor Version {} at offset 0x{:x} is not supported "
-         "(expected 1)", name, md.version, desc + 8);
+    fail(ErrorKind::input,
+         "{}: TDVF descriptor Version {} at offset 0x{:x} is not supported "
+         "(expected 1)",
+         name, md.version, desc + 8);
   if (count == 0 || count > k_max_sections)
     fail(ErrorKind::input,
          "{}: TDVF descriptor NumberOfSectionEntry {} at offset 0x{:x} is out of range (1..{})",
@@ -232,7 +239,8 @@ TdvfMetadata parse_tdvf_metadata(ByteSpan fw, std::string_view name) {
     md.sections.push_back(s);
   }
   std::vector<std::size_t> by_gpa(md.sections.size());
-  for (std::size_t i = 0; i < by_gpa.size(); ++i) by_gpa[i] = i;
+  for (std::size_t i = 0; i < by_gpa.size(); ++i)
+    by_gpa[i] = i;
   std::sort(by_gpa.begin(), by_gpa.end(), [&](std::size_t a, std::size_t b) {
     return md.sections[a].memory_address < md.sections[b].memory_address;
   });
@@ -241,9 +249,8 @@ TdvfMetadata parse_tdvf_metadata(ByteSpan fw, std::string_view name) {
     const TdvfSection& hi = md.sections[by_gpa[k]];
     if (hi.memory_address < lo.memory_address + lo.memory_data_size)
       fail(ErrorKind::input,
-           "{}: TDVF sections {} and {} overlap in guest memory (0x{:x}+0x{:x} and 0x{:x})",
-           name, by_gpa[k - 1], by_gpa[k], lo.memory_address, lo.memory_data_size,
-           hi.memory_address);
+           "{}: TDVF sections {} and {} overlap in guest memory (0x{:x}+0x{:x} and 0x{:x})", name,
+           by_gpa[k - 1], by_gpa[k], lo.memory_address, lo.memory_data_size, hi.memory_address);
   }
   return md;
 }

@@ -4,7 +4,6 @@
 // (reference tdx-measurements.md §3).
 
 #include <tdximg/measure/tdx_export.hpp>
-
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/hex.hpp>
 
@@ -39,15 +38,21 @@ TdxRegisterSelection parse_register_selection(std::string_view list) {
     const std::size_t comma = list.find(',', pos);
     const std::string_view item =
         list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-    if (item == "mrtd" || item == "0") s.mrtd = true;
-    else if (item == "rtmr0" || item == "1") s.rtmr0 = true;
-    else if (item == "rtmr1" || item == "2") s.rtmr1 = true;
-    else if (item == "rtmr2" || item == "3") s.rtmr2 = true;
-    else if (item == "rtmr3" || item == "4") s.rtmr3 = true;
-    else if (item == "all") s = {true, true, true, true, true};
+    if (item == "mrtd" || item == "0")
+      s.mrtd = true;
+    else if (item == "rtmr0" || item == "1")
+      s.rtmr0 = true;
+    else if (item == "rtmr1" || item == "2")
+      s.rtmr1 = true;
+    else if (item == "rtmr2" || item == "3")
+      s.rtmr2 = true;
+    else if (item == "rtmr3" || item == "4")
+      s.rtmr3 = true;
+    else if (item == "all")
+      s = {true, true, true, true, true};
     else
-      fail(ErrorKind::usage,
-           "unknown TDX register '{}' (expected mrtd, rtmr0..rtmr3, 0..4 or all)", item);
+      fail(ErrorKind::usage, "unknown TDX register '{}' (expected mrtd, rtmr0..rtmr3, 0..4 or all)",
+           item);
     any = true;
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
@@ -58,7 +63,8 @@ TdxRegisterSelection parse_register_selection(std::string_view list) {
 
 nlohmann::json to_json(const TdxPrediction& p) {
   nlohmann::json regs = nlohmann::json::array();
-  for (const RegisterPrediction& r : p.registers) regs.push_back(to_json(r));
+  for (const RegisterPrediction& r : p.registers)
+    regs.push_back(to_json(r));
   nlohmann::json values{{"mrtd", hex_or_null(mrtd_value(p))},
                         {"rtmr0", hex_or_null(rtmr_value(p, 0))},
                         {"rtmr1", hex_or_null(rtmr_value(p, 1))},
@@ -106,8 +112,8 @@ nlohmann::json to_attested_tls_dcap(const std::vector<TdxPrediction>& prediction
                                     const TdxRegisterSelection& selection) {
   nlohmann::json out = nlohmann::json::array();
   for (const TdxPrediction& p : predictions) {
-    const std::string id = p.vm_shape.empty() ? std::string(id_prefix)
-                                              : fmt::format("{}-{}", id_prefix, p.vm_shape);
+    const std::string id =
+        p.vm_shape.empty() ? std::string(id_prefix) : fmt::format("{}-{}", id_prefix, p.vm_shape);
     out.push_back(to_attested_tls_dcap(p, id, selection));
   }
   return out;

@@ -3,12 +3,10 @@
 // RTMR0..3. MR index 0 is MRTD, which only the TDX module extends at build time, so a
 // measured (non-EV_NO_ACTION) event for index 0 or an index above 4 is a malformed CCEL.
 
-#include <tdximg/verify/ccel.hpp>
-
 #include <algorithm>
-
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/hex.hpp>
+#include <tdximg/verify/ccel.hpp>
 #include <tdximg/verify/replay.hpp>
 
 namespace tdximg::verify {
@@ -30,28 +28,29 @@ EventLog parse_ccel(ByteSpan data, const std::string& name) {
   if (log.format != LogFormat::crypto_agile)
     fail(ErrorKind::input, "{}: a CCEL must use the crypto-agile format (Spec ID Event03)", name);
   if (std::find(log.banks.begin(), log.banks.end(), HashAlg::sha384) == log.banks.end())
-    fail(ErrorKind::input, "{}: the Spec ID event announces no sha384 digest (TDX RTMRs are "
-         "SHA-384)", name);
+    fail(ErrorKind::input,
+         "{}: the Spec ID event announces no sha384 digest (TDX RTMRs are "
+         "SHA-384)",
+         name);
   for (std::size_t i = 0; i < log.events.size(); ++i) {
     const LogEvent& e = log.events[i];
     if (e.type == k_ev_no_action) {
       if (e.index > k_max_mr_index)
-        fail(ErrorKind::input, "{}: event {} at offset 0x{:x}: MR index {} is not 0..4", name,
-             i, e.offset, e.index);
+        fail(ErrorKind::input, "{}: event {} at offset 0x{:x}: MR index {} is not 0..4", name, i,
+             e.offset, e.index);
       continue;
     }
     if (e.index == 0)
       fail(ErrorKind::input,
-           "{}: event {} at offset 0x{:x}: MR index 0 (MRTD) cannot be extended at runtime",
-           name, i, e.offset);
+           "{}: event {} at offset 0x{:x}: MR index 0 (MRTD) cannot be extended at runtime", name,
+           i, e.offset);
     if (e.index > k_max_mr_index)
       fail(ErrorKind::input,
            "{}: event {} at offset 0x{:x}: MR index {} is not a TDX register (1..4 = "
            "RTMR0..3)",
            name, i, e.offset, e.index);
     if (e.digests.find(HashAlg::sha384) == e.digests.end())
-      fail(ErrorKind::input, "{}: event {} at offset 0x{:x}: no sha384 digest", name, i,
-           e.offset);
+      fail(ErrorKind::input, "{}: event {} at offset 0x{:x}: no sha384 digest", name, i, e.offset);
   }
   return log;
 }
@@ -87,8 +86,7 @@ VerifyReport verify_ccel(const std::vector<measure::RegisterPrediction>& predict
   return verify(predicted, ccel, q);
 }
 
-measure::Rtmr0Calibration rtmr0_calibration_from_ccel(ByteSpan ccel_file,
-                                                      const std::string& name) {
+measure::Rtmr0Calibration rtmr0_calibration_from_ccel(ByteSpan ccel_file, const std::string& name) {
   const EventLog log = parse_ccel(ccel_file, name);
   measure::Rtmr0Calibration cal;
   cal.log_sha256 = sha256_hex(ccel_file);
@@ -100,8 +98,8 @@ measure::Rtmr0Calibration rtmr0_calibration_from_ccel(ByteSpan ccel_file,
     ev.index = 0;
     ev.type = e.type;
     ev.digests[HashAlg::sha384] = e.digests.at(HashAlg::sha384);
-    ev.description = fmt::format("calibrated RTMR0 event {} ({})", n,
-                                 measure::event_type_name(e.type));
+    ev.description =
+        fmt::format("calibrated RTMR0 event {} ({})", n, measure::event_type_name(e.type));
     ev.source = fmt::format("calibrated from {} (sha256 {}), record at offset 0x{:x}", name,
                             cal.log_sha256, e.offset);
     cal.events.push_back(std::move(ev));

@@ -7,7 +7,6 @@
 // zeros to 128; MR.EXTEND is followed by the 256 bytes it measures).
 
 #include <string_view>
-
 #include <tdximg/measure/tdvf.hpp>
 #include <tdximg/util/digest.hpp>
 

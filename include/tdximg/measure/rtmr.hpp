@@ -7,11 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tdximg/measure/event.hpp>
 #include <tdximg/measure/mrtd.hpp>
 #include <tdximg/measure/pcr.hpp>
+#include <vector>
 
 namespace tdximg::measure {
 
@@ -38,8 +37,8 @@ struct TdxBootConfig {
   std::optional<Bytes> gpt_event_data;
   PageOrder page_order = PageOrder::single_pass;
   std::optional<Rtmr0Calibration> rtmr0_calibration; // none: RTMR0 reported unpinned
-  std::string vm_shape;                               // label, e.g. "2cpu-2G" ("" = any)
-  std::optional<int> stub_rules_override;             // as BootConfig::stub_rules_override
+  std::string vm_shape;                              // label, e.g. "2cpu-2G" ("" = any)
+  std::optional<int> stub_rules_override;            // as BootConfig::stub_rules_override
 };
 
 // The whole TDX prediction for one UKI + firmware + boot mode + VM shape.
@@ -47,15 +46,15 @@ struct TdxPrediction {
   std::string vm_shape;
   TdxBootMode mode = TdxBootMode::disk;
   int stub_rules_major = 0;
-  std::optional<Sha384> mrtd;     // nullopt: no firmware given
+  std::optional<Sha384> mrtd; // nullopt: no firmware given
   PageOrder page_order = PageOrder::single_pass;
-  std::string firmware_sha256;    // "" without firmware
-  bool rtmr0_pinned = false;      // true only with a calibration
-  std::string rtmr0_source;       // "calibrated from <log sha256>" or "unpinned"
+  std::string firmware_sha256; // "" without firmware
+  bool rtmr0_pinned = false;   // true only with a calibration
+  std::string rtmr0_source;    // "calibrated from <log sha256>" or "unpinned"
   // Pinned registers in order rtmr0 (only if calibrated), rtmr1, rtmr2, rtmr3; each with its
   // events and sha384 value. Pass these to verify::verify_ccel.
   std::vector<RegisterPrediction> registers;
-  std::vector<std::string> notes;  // assumptions and version cut-offs that applied
+  std::vector<std::string> notes; // assumptions and version cut-offs that applied
   // The register "rtmr<n>", or nullptr if not predicted (RTMR0 unpinned).
   const RegisterPrediction* find(int rtmr) const noexcept;
 };

@@ -7,13 +7,11 @@
 // to the "TDVF" descriptor; legacy images: u32 absolute descriptor offset at size - 0x20.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
 #include <tdximg/util/bytes.hpp>
+#include <vector>
 
 namespace tdximg::measure {
 

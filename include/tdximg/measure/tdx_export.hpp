@@ -2,12 +2,10 @@
 // Exports of a TdxPrediction: tdximg's measurements.json block, the attested-TLS / cvm-reverse-
 // proxy `dcap-tdx` entry ("0" = MRTD, "1".."4" = RTMR0..3) and a dstack-mr style summary.
 
-#include <string_view>
-#include <vector>
-
 #include <nlohmann/json.hpp>
-
+#include <string_view>
 #include <tdximg/measure/rtmr.hpp>
+#include <vector>
 
 namespace tdximg::measure {
 

@@ -8,12 +8,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
-
 #include <tdximg/measure/event.hpp>
 #include <tdximg/measure/rtmr.hpp>
 #include <tdximg/verify/compare.hpp>
 #include <tdximg/verify/tcg2_log.hpp>
+#include <vector>
 
 namespace tdximg::verify {
 

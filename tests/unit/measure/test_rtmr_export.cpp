@@ -1,10 +1,9 @@
-#include <catch2/catch.hpp>
+#include "measure/test_tdvf_builder.hpp"
 
+#include <catch2/catch.hpp>
 #include <tdximg/measure/tdx_export.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/hex.hpp>
-
-#include "measure/test_tdvf_builder.hpp"
 
 using namespace tdximg;
 using namespace tdximg::measure;
@@ -74,7 +73,8 @@ TEST_CASE("an unpinned RTMR0 or missing MRTD cannot be exported", "[measure][tdx
 
 TEST_CASE("several VM shapes give several entries", "[measure][tdx]") {
   TdxRegisterSelection sel = parse_register_selection("mrtd,rtmr0,rtmr1,rtmr2");
-  const auto j = to_attested_tls_dcap({shape("2cpu-2G", true), shape("8cpu-16G", true)}, "app", sel);
+  const auto j =
+      to_attested_tls_dcap({shape("2cpu-2G", true), shape("8cpu-16G", true)}, "app", sel);
   REQUIRE(j.size() == 2);
   CHECK(j[0]["measurement_id"] == "app-2cpu-2G");
   CHECK(j[1]["measurement_id"] == "app-8cpu-16G");

@@ -1,13 +1,11 @@
-#include <catch2/catch.hpp>
-
-#include <filesystem>
-
-#include <tdximg/measure/tdvf.hpp>
-#include <tdximg/util/error.hpp>
-#include <tdximg/util/digest.hpp>
-#include <tdximg/util/file.hpp>
-
 #include "measure/test_tdvf_builder.hpp"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <tdximg/measure/tdvf.hpp>
+#include <tdximg/util/digest.hpp>
+#include <tdximg/util/error.hpp>
+#include <tdximg/util/file.hpp>
 
 using namespace tdximg;
 using namespace tdximg::measure;
@@ -32,10 +30,12 @@ void require_input_error(const Bytes& fw, const std::string& needle) {
 }
 
 void put_u32(Bytes& b, std::size_t at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 void put_u64(Bytes& b, std::size_t at, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
 // Offset of field `field_offset` of section `i` of the image's descriptor.
@@ -280,8 +280,10 @@ TEST_CASE("byte flips in the TDVF metadata either parse or fail cleanly", "[meas
   const FwImage img = test::aleph_synthetic_fw();
   // Descriptor + section table, and the whole GUID table tail.
   std::vector<std::size_t> offsets;
-  for (std::size_t i = img.desc_at; i < img.desc_at + 16 + 4 * 32; ++i) offsets.push_back(i);
-  for (std::size_t i = img.fw.size() - 120; i < img.fw.size(); ++i) offsets.push_back(i);
+  for (std::size_t i = img.desc_at; i < img.desc_at + 16 + 4 * 32; ++i)
+    offsets.push_back(i);
+  for (std::size_t i = img.fw.size() - 120; i < img.fw.size(); ++i)
+    offsets.push_back(i);
   std::size_t parsed = 0;
   std::size_t rejected = 0;
   for (std::size_t at : offsets) {

@@ -4,9 +4,8 @@
 // util's ByteWriter only — independent of the parser under test.
 
 #include <cstdint>
-#include <vector>
-
 #include <tdximg/util/bytes.hpp>
+#include <vector>
 
 namespace tdximg::test {
 
@@ -40,7 +39,8 @@ inline FwImage build_fw(std::size_t size, std::size_t desc_at,
                         const std::vector<FwSection>& sections, bool with_table = true) {
   FwImage img;
   img.fw.resize(size);
-  for (std::size_t i = 0; i < size; ++i) img.fw[i] = static_cast<std::uint8_t>((i * 13 + 5) & 0xff);
+  for (std::size_t i = 0; i < size; ++i)
+    img.fw[i] = static_cast<std::uint8_t>((i * 13 + 5) & 0xff);
   ByteWriter d;
   d.str("TDVF");
   d.u32le(static_cast<std::uint32_t>(16 + 32 * sections.size()));
@@ -54,7 +54,8 @@ inline FwImage build_fw(std::size_t size, std::size_t desc_at,
     d.u32le(s.type);
     d.u32le(s.attributes);
   }
-  std::copy(d.data().begin(), d.data().end(), img.fw.begin() + static_cast<std::ptrdiff_t>(desc_at));
+  std::copy(d.data().begin(), d.data().end(),
+            img.fw.begin() + static_cast<std::ptrdiff_t>(desc_at));
   img.desc_at = desc_at;
   if (!with_table) return img;
   ByteWriter t;

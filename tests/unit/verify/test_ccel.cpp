@@ -1,7 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "log_builder.hpp"
 
+#include <catch2/catch.hpp>
 #include <tdximg/measure/rtmr.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/error.hpp>
@@ -29,7 +28,9 @@ Bytes h384(ByteSpan b) {
   const Sha384 d = sha384(b);
   return Bytes(d.begin(), d.end());
 }
-Bytes h384(std::string_view s) { return h384(as_bytes(s)); }
+Bytes h384(std::string_view s) {
+  return h384(as_bytes(s));
+}
 Bytes name_nul(std::string_view s) {
   Bytes b = to_bytes(s);
   b.push_back(0);
@@ -93,12 +94,12 @@ LogBuilder ccel(const Boot& boot) {
   ev(2, k_ev_bsa, Bytes(48, 0xaa), as_bytes("image load event of BOOTX64.EFI"));
   ev(2, k_ev_bsa, Bytes(48, 0xbb), as_bytes("image load event of .linux"));
   // RTMR2 (MR 3): systemd-stub 256 measure_sections() order, then the kernel.
-  for (auto [name, data] : std::vector<std::pair<std::string, std::string>>{
-           {".linux", "KERNEL"},
-           {".osrel", "ID=debian\n"},
-           {".cmdline", boot.section_cmdline},
-           {".initrd", boot.initrd},
-           {".uname", "6.12.0"}}) {
+  for (auto [name, data] :
+       std::vector<std::pair<std::string, std::string>>{{".linux", "KERNEL"},
+                                                        {".osrel", "ID=debian\n"},
+                                                        {".cmdline", boot.section_cmdline},
+                                                        {".initrd", boot.initrd},
+                                                        {".uname", "6.12.0"}}) {
     ev(3, k_ev_ipl, h384(name_nul(name)), name_nul(name));
     ev(3, k_ev_ipl, h384(data), as_bytes(data));
   }
@@ -206,8 +207,7 @@ TEST_CASE("a changed initrd is caught and the differing event is named", "[verif
   CHECK(r2.findings[1].event_number == 11);
 }
 
-TEST_CASE("RTMR0 calibration takes the MR index 1 digests of a CCEL, labelled",
-          "[verify][tdx]") {
+TEST_CASE("RTMR0 calibration takes the MR index 1 digests of a CCEL, labelled", "[verify][tdx]") {
   const Bytes log = ccel(Boot{}).w.data();
   const auto cal = rtmr0_calibration_from_ccel(log, "host.ccel");
   CHECK(cal.log_sha256 == sha256_hex(log));
