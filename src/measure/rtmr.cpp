@@ -199,6 +199,10 @@ TdxPrediction predict_tdx(const UkiMeasureInput& uki, ByteSpan firmware,
   p.registers.push_back(
       make_prediction(rtmr_name(2), 2, std::move(rtmr2), k_banks, false, rtmr2_note));
   p.notes.insert(p.notes.end(), notes.begin(), notes.end());
+  if (major >= k_cc_stub_major)
+    p.notes.push_back("RTMR2: assumes no PCR 12/13 events (no -append/LoadOptions override, no "
+                      "addons, credentials or sysexts on the ESP, no SMBIOS type 11 cmdline "
+                      "extras)");
 
   // RTMR3: only userspace extends it.
   p.registers.push_back(make_prediction(rtmr_name(3), 3, {}, k_banks, true,
