@@ -34,6 +34,7 @@ Runner add_measure(CLI::App& app, Globals& g);
 Runner add_verify(CLI::App& app, Globals& g);
 Runner add_inspect(CLI::App& app, Globals& g);
 Runner add_store(CLI::App& app, Globals& g);
+Runner add_diff(CLI::App& app, Globals& g);
 
 // Prints `report` as JSON on stdout (with --json) or calls `text` to render it.
 void emit(const Globals& g, const nlohmann::json& report,
