@@ -55,8 +55,9 @@ podman run --rm --network host "$base" true || skip "podman cannot run a contain
 
 # --- the two builds ------------------------------------------------------------------------------
 recipes=$(locked_recipes)
+# An empty store, like the container's: both sides fetch every input and compress every segment.
 phase "host build of recipes/hello"
-"$TDXIMG" --cache "$TDXIMG_TEST_STORE" -q build "$recipes/hello" -o "$WORK/host" >/dev/null
+"$TDXIMG" --cache "$WORK/host-store" -q build "$recipes/hello" -o "$WORK/host" >/dev/null
 
 # The container starts with an empty store: every input is fetched again from the mirror there.
 phase "container image build + container build of recipes/hello"
