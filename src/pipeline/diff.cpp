@@ -157,7 +157,8 @@ void diff_cpio(Findings& f, ByteSpan a, ByteSpan b, const std::string& name, con
       const ByteSpan ba = checked_slice(a, ga->offset, ga->stored_size, "segment");
       const ByteSpan bb = checked_slice(b, gb->offset, gb->stored_size, "segment");
       if (same(ba, bb)) continue;
-      f.add(seg, "stored bytes", sha256_hex(ba), sha256_hex(bb), Range{name, ga->offset, ga->stored_size});
+      const std::uint64_t off = first_difference(ba, bb).value_or(0);
+      f.add(seg, "stored bytes", sha256_hex(ba), sha256_hex(bb), Range{name, ga->offset + off, difference_length(ba, bb, off)});
       f.cmp(seg, "compression", std::string(rootfs::compression_name(ga->compression)),
             std::string(rootfs::compression_name(gb->compression)));
       f.cmp(seg, "offset", ga->offset, gb->offset);
@@ -440,10 +441,17 @@ void diff_json(Findings& f, ByteSpan a, ByteSpan b, const std::string& name) {
   }
 }
 
+// detect_file_kind() sees a fixed VHD as the raw disk at its front; diff wants the footer too.
+FileKind diff_kind(ByteSpan d) {
+  static constexpr std::string_view k_cookie = "conectix";
+  if (d.size() >= 1024 && std::equal(k_cookie.begin(), k_cookie.end(), d.end() - 512)) return FileKind::vhd;
+  return detect_file_kind(d);
+}
+
 void diff_bytes_into(Findings& f, ByteSpan a, ByteSpan b, const std::string& name, const DiffOptions& o) {
   if (same(a, b)) return;
   bytes_finding(f, name, a, b);
-  const FileKind ka = detect_file_kind(a), kb = detect_file_kind(b);
+  const FileKind ka = diff_kind(a), kb = diff_kind(b);
   if (ka != kb) {
     f.add(name, "kind", std::string(file_kind_name(ka)), std::string(file_kind_name(kb)));
     return;
@@ -461,7 +469,7 @@ void diff_bytes_into(Findings& f, ByteSpan a, ByteSpan b, const std::string& nam
 }
 
 std::string kind_of(ByteSpan a) {
-  const FileKind k = detect_file_kind(a);
+  const FileKind k = diff_kind(a);
   return k == FileKind::unknown || k == FileKind::event_log ? "file" : std::string(file_kind_name(k));
 }
 
