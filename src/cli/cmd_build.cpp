@@ -36,6 +36,21 @@ void print_build(const nlohmann::json& r) {
         }
       }
     }
+    if (r["measurements"].contains("tdx")) {
+      for (const auto& t : r["measurements"]["tdx"]) {
+        std::printf("  %s (TDX, %s boot, %s page order)\n", t["id"].get<std::string>().c_str(),
+                    t["boot"].get<std::string>().c_str(), t["page_order"].get<std::string>().c_str());
+        for (const char* reg : {"mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"}) {
+          const auto& v = t["values"][reg];
+          std::string shown;
+          if (!v.is_null()) shown = v.get<std::string>();
+          else if (std::string_view(reg) == "rtmr0") shown = "unpinned (no calibration CCEL; see README)";
+          else shown = "unknown (no firmware given)";
+          std::printf("    %-6s %s\n", reg, shown.c_str());
+        }
+        for (const auto& n : t["notes"]) std::printf("    note: %s\n", n.get<std::string>().c_str());
+      }
+    }
   }
 }
 

@@ -116,13 +116,14 @@ Runner add_measure(CLI::App& app, Globals& g) {
 Runner add_verify(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("verify", "Replay a boot event log and compare it with measurements.json");
   struct Opts {
-    std::string measurements, log, kind = "tcg2", pcrs, config;
+    std::string measurements, log, kind = "tcg2", pcrs, rtmrs, config;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--measurements", o->measurements, "measurements.json from build or measure")->required();
   cmd->add_option("--event-log", o->log, "Binary event log (TCG2: binary_bios_measurements)")->required();
-  cmd->add_option("--kind", o->kind, "Log kind")->check(CLI::IsMember({"tcg2"}));
+  cmd->add_option("--kind", o->kind, "Log kind: tcg2 (vTPM) or ccel (TDX)")->check(CLI::IsMember({"tcg2", "ccel"}));
   cmd->add_option("--pcrs", o->pcrs, "File with the quoted/read PCR values ('<idx>:<bank>=<hex>' or 'PCR <bank> <idx> <hex>' lines)");
+  cmd->add_option("--rtmrs", o->rtmrs, "File with the quoted RTMR values ('RTMR <n> <hex>' or 'rtmr<n>=<hex>' lines; --kind ccel)");
   cmd->add_option("--config", o->config, "Configuration in measurements.json (default: best match), e.g. qemu-sb-off");
   return [&g, o] {
     pipeline::VerifyRequest req;
@@ -133,7 +134,11 @@ Runner add_verify(CLI::App& app, Globals& g) {
       fail(ErrorKind::input, "{}: not valid JSON: {}", o->measurements, e.what());
     }
     req.event_log = read_file(o->log);
+    req.ccel = o->kind == "ccel";
+    if (!o->pcrs.empty() && req.ccel) fail(ErrorKind::usage, "--pcrs goes with --kind tcg2; use --rtmrs for a CCEL");
+    if (!o->rtmrs.empty() && !req.ccel) fail(ErrorKind::usage, "--rtmrs goes with --kind ccel");
     if (!o->pcrs.empty()) req.pcr_values_text = read_text_file(o->pcrs);
+    if (!o->rtmrs.empty()) req.pcr_values_text = read_text_file(o->rtmrs);
     req.config = o->config;
     std::string text;
     const nlohmann::json report = pipeline::verify_log(req, text);

@@ -13,6 +13,10 @@
 #include <tdximg/disk/image.hpp>
 #include <tdximg/disk/vhd.hpp>
 #include <tdximg/measure/export.hpp>
+#include <tdximg/measure/mrtd.hpp>
+#include <tdximg/measure/rtmr.hpp>
+#include <tdximg/measure/tdx_export.hpp>
+#include <tdximg/verify/ccel.hpp>
 #include <tdximg/pipeline/steps.hpp>
 #include <tdximg/pipeline/supply_chain.hpp>
 #include <tdximg/recipe/parser.hpp>
@@ -66,6 +70,52 @@ private:
   std::unique_ptr<TempDir> m_dir;
   std::vector<std::string> m_files;
 };
+
+bool wants_platform(const recipe::Recipe& r, std::string_view platform) {
+  return std::find(r.measure.platforms.begin(), r.measure.platforms.end(), platform) != r.measure.platforms.end();
+}
+
+// TDX registers for every VM shape of the recipe: MRTD from the pinned firmware, RTMR1/2 from
+// the image (disk boot, so RTMR1 covers disk.raw's GPT), RTMR0 from a calibration CCEL if the
+// recipe names one (else unpinned), RTMR3 zero. Adds the "dcap-tdx" attested-TLS entries
+// (MRTD + RTMR1 + RTMR2, and RTMR0 when calibrated) to `attested`.
+nlohmann::json predict_tdx_for_recipe(const recipe::Recipe& r,
+                                      const std::map<std::string, store::ResolvedInput>& inputs,
+                                      ByteSpan uki_bytes, const std::optional<Bytes>& gpt,
+                                      nlohmann::json& attested) {
+  const measure::UkiMeasureInput in = uki_measure_input(uki_bytes);
+  Bytes firmware;
+  if (r.measure.firmware) firmware = extract_ref(*r.measure.firmware, inputs);
+  measure::TdxBootConfig cfg;
+  cfg.mode = measure::TdxBootMode::disk;
+  cfg.gpt_event_data = gpt;
+  cfg.page_order = measure::page_order_for_vmm(r.measure.vmm);
+  if (r.measure.rtmr0_calibration) {
+    cfg.rtmr0_calibration = verify::rtmr0_calibration_from_ccel(read_file(*r.measure.rtmr0_calibration),
+                                                                r.measure.rtmr0_calibration->filename().string());
+  }
+  std::vector<recipe::VmShape> shapes = r.measure.vms;
+  if (shapes.empty()) shapes.push_back(recipe::VmShape{});
+  std::vector<measure::TdxPrediction> preds;
+  nlohmann::json out = nlohmann::json::array();
+  for (bool sb : r.measure.secure_boot) {
+    cfg.secure_boot = sb;
+    for (const auto& shape : shapes) {
+      cfg.vm_shape = shape.name;
+      measure::TdxPrediction p = measure::predict_tdx(in, firmware, cfg);
+      nlohmann::json j = measure::to_json(p);
+      j["id"] = fmt::format("tdx-{}-sb-{}", shape.name.empty() ? "any" : shape.name, sb ? "on" : "off");
+      j["boot"] = "disk.raw";
+      out.push_back(std::move(j));
+      if (!sb) preds.push_back(std::move(p));
+    }
+  }
+  measure::TdxRegisterSelection sel;
+  sel.mrtd = r.measure.firmware.has_value();
+  sel.rtmr0 = cfg.rtmr0_calibration.has_value();
+  for (auto& e : measure::to_attested_tls_dcap(preds, r.name + "-tdx", sel)) attested.push_back(std::move(e));
+  return out;
+}
 
 void maybe_fail(const BuildOptions& o, std::string_view step) {
   if (o.fail_at == step) fail(ErrorKind::internal, "injected failure at step '{}' (TDXIMG_TEST_FAIL_AT)", step);
@@ -205,6 +255,7 @@ nlohmann::json build(const BuildOptions& o) {
 
     // 6. Disk images: GPT + FAT ESP with EFI/BOOT/BOOTX64.EFI; VHD; GCP tarball.
     nlohmann::json disk_events = nlohmann::json::object();
+    std::optional<Bytes> boot_disk_gpt; // EV_EFI_GPT_EVENT data of disk.raw (and disk.vhd)
     if (wants(r, "raw") || wants(r, "vhd") || wants(r, "gcp")) {
       step("disk");
       disk::DiskSpec spec;
@@ -212,6 +263,7 @@ nlohmann::json build(const BuildOptions& o) {
       spec.source_date_epoch = sde;
       const Bytes raw = disk::make_esp_disk(spec);
       const Bytes gpt_raw = disk::gpt_event_data(raw);
+      boot_disk_gpt = gpt_raw;
       const nlohmann::json raw_gpt_event = {{"gpt_event_sha256", sha256_hex(gpt_raw)},
                                             {"gpt_event_sha384", to_hex(hash(HashAlg::sha384, gpt_raw))}};
       if (wants(r, "raw")) {
@@ -241,15 +293,28 @@ nlohmann::json build(const BuildOptions& o) {
       }
     }
 
-    // 7. Measurements: TPM PCRs per platform and Secure Boot state, from the UKI's bytes.
+    // 7. Measurements: TPM PCRs per platform and Secure Boot state, from the UKI's bytes; TDX
+    //    MRTD (firmware) and RTMRs (image, per VM shape) when the recipe measures for "tdx".
     step("measure");
     MeasureRequest req;
     req.platforms = r.measure.platforms;
     req.secure_boot = r.measure.secure_boot;
+    req.measurement_id = r.name;
     measurements = measure_uki(uki_bytes, req);
     measurements["disk_gpt_events"] = disk_events;
+    nlohmann::json attested = measurements["attested_tls"];
+    if (wants_platform(r, "tdx")) {
+      nlohmann::json tdx = predict_tdx_for_recipe(r, inputs, uki_bytes, boot_disk_gpt, attested);
+      measurements["tdx"] = std::move(tdx);
+    }
+    measurements["attested_tls"] = attested;
     measurements["format"] = recipe::k_output_format;
     measurements["tool"] = std::string("tdximg ") + TDXIMG_VERSION;
+    if (!attested.empty()) {
+      const std::string at = attested.dump(2) + "\n";
+      staging.add("attested-tls.json", as_bytes(at));
+      outputs["attested-tls.json"] = output_entry(as_bytes(at));
+    }
     const std::string mj = measurements.dump(2) + "\n";
     staging.add("measurements.json", as_bytes(mj));
     outputs["measurements.json"] = output_entry(as_bytes(mj));

@@ -6,6 +6,8 @@
 #include <tdximg/disk/image.hpp>
 #include <tdximg/disk/vhd.hpp>
 #include <tdximg/measure/event.hpp>
+#include <tdximg/measure/mrtd.hpp>
+#include <tdximg/measure/tdvf.hpp>
 #include <tdximg/rootfs/compress.hpp>
 #include <tdximg/rootfs/cpio.hpp>
 #include <tdximg/uki/uki.hpp>
@@ -25,6 +27,7 @@ std::string_view file_kind_name(FileKind k) {
   case FileKind::vhd: return "vhd";
   case FileKind::cpio: return "cpio";
   case FileKind::event_log: return "event_log";
+  case FileKind::firmware: return "firmware";
   case FileKind::unknown: return "unknown";
   }
   return "unknown";
@@ -45,6 +48,11 @@ FileKind detect_file_kind(ByteSpan d) {
   // zero digest and "Spec ID Event" data.
   if (d.size() >= 48 && load_u32le(d, 0, "log") == 0 && load_u32le(d, 4, "log") == 3 && starts_with(d, 32, "Spec ID Event"))
     return FileKind::event_log;
+  // OVMF's reset-vector GUID table ends with the footer GUID 96b582de-1fb2-45f7-baea-a366c55a082d
+  // 32 bytes before the end of the image (TDX Virtual Firmware Design Guide §11).
+  static const std::uint8_t k_footer[16] = {0xde, 0x82, 0xb5, 0x96, 0xb2, 0x1f, 0xf7, 0x45,
+                                            0xba, 0xea, 0xa3, 0x66, 0xc5, 0x5a, 0x08, 0x2d};
+  if (d.size() >= 48 && std::memcmp(d.data() + d.size() - 48, k_footer, 16) == 0) return FileKind::firmware;
   return FileKind::unknown;
 }
 
@@ -180,9 +188,17 @@ nlohmann::json inspect_bytes(ByteSpan data, std::string_view name) {
   }
   case FileKind::cpio: return inspect_cpio(data, name);
   case FileKind::event_log: return inspect_log(data, name);
+  case FileKind::firmware: {
+    const measure::TdvfMetadata md = measure::parse_tdvf_metadata(data, name);
+    nlohmann::json j = {{"kind", "firmware"}, {"size", data.size()}, {"sha256", sha256_hex(data)},
+                        {"tdvf", measure::to_json(md)}};
+    j["mrtd"] = {{"single_pass", to_hex(measure::compute_mrtd(data, md, measure::PageOrder::single_pass))},
+                 {"two_pass", to_hex(measure::compute_mrtd(data, md, measure::PageOrder::two_pass))}};
+    return j;
+  }
   case FileKind::unknown: break;
   }
-  fail(ErrorKind::unsupported, "{}: unknown file type (expected a UKI, disk image, VHD, cpio archive or TCG2 event log)", name);
+  fail(ErrorKind::unsupported, "{}: unknown file type (expected a UKI, disk image, VHD, cpio archive, TCG2 event log or TDVF firmware)", name);
 }
 
 nlohmann::json measure_file(const std::filesystem::path& file, const MeasureRequest& request) {

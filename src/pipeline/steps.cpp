@@ -206,15 +206,22 @@ nlohmann::json measure_uki(ByteSpan uki_bytes, const MeasureRequest& request, st
   const measure::UkiMeasureInput in = uki_measure_input(uki_bytes, name);
 
   nlohmann::json tpm = nlohmann::json::array();
+  nlohmann::json attested = nlohmann::json::array();
   for (const auto& platform : request.platforms) {
     if (platform == "tdx") continue; // TDX registers are predicted separately
     for (bool sb : request.secure_boot) {
       measure::BootConfig cfg;
       cfg.platform = measure::parse_platform(platform);
       cfg.secure_boot = sb;
-      nlohmann::json j = measure::to_json(measure::predict_pcrs(in, cfg));
+      const measure::PcrPrediction p = measure::predict_pcrs(in, cfg);
+      nlohmann::json j = measure::to_json(p);
       j["id"] = fmt::format("{}-sb-{}", platform, sb ? "on" : "off");
       tpm.push_back(std::move(j));
+      // Azure's vTPM is what the attested-TLS proxy checks for "azure-tdx" (PCR 4, 9, 11).
+      if (cfg.platform == measure::Platform::azure) {
+        for (auto& e : measure::to_attested_tls(p, fmt::format("{}-{}", request.measurement_id, tpm.back()["id"].get<std::string>()), "azure-tdx"))
+          attested.push_back(std::move(e));
+      }
     }
   }
   nlohmann::json out;
@@ -225,6 +232,7 @@ nlohmann::json measure_uki(ByteSpan uki_bytes, const MeasureRequest& request, st
                 {"authenticode", {{"sha256", to_hex(in.uki_authenticode.at(HashAlg::sha256))},
                                   {"sha384", to_hex(in.uki_authenticode.at(HashAlg::sha384))}}}};
   out["tpm"] = std::move(tpm);
+  out["attested_tls"] = std::move(attested);
   return out;
 }
 

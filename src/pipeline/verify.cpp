@@ -6,6 +6,7 @@
 #include <tdximg/pipeline/inspect.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/hex.hpp>
+#include <tdximg/verify/ccel.hpp>
 #include <tdximg/verify/compare.hpp>
 #include <tdximg/verify/tcg2_log.hpp>
 
@@ -72,7 +73,76 @@ std::size_t finding_count(const verify::VerifyReport& r) {
 
 } // namespace
 
+namespace {
+
+// RTMR values: "RTMR <n> <hex>", "rtmr<n>=<hex>" or "<n>:sha384=<hex>" lines (n = 0..3).
+verify::QuotedRtmrs parse_quoted_rtmrs(const std::string& text) {
+  verify::QuotedRtmrs q;
+  std::istringstream lines(text);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(lines, line)) {
+    ++lineno;
+    std::istringstream ws(line);
+    std::vector<std::string> tok;
+    for (std::string t; ws >> t;) tok.push_back(t);
+    if (tok.empty()) continue;
+    std::string idx, hex;
+    if (tok.size() == 3 && tok[0] == "RTMR") {
+      idx = tok[1];
+      hex = tok[2];
+    } else if (tok.size() == 1 && tok[0].rfind("rtmr", 0) == 0 && tok[0].find('=') != std::string::npos) {
+      idx = tok[0].substr(4, tok[0].find('=') - 4);
+      hex = tok[0].substr(tok[0].find('=') + 1);
+    } else if (tok.size() == 1 && tok[0].find(":sha384=") != std::string::npos) {
+      idx = tok[0].substr(0, tok[0].find(':'));
+      hex = tok[0].substr(tok[0].find('=') + 1);
+    } else {
+      fail(ErrorKind::usage, "--rtmrs line {}: expected 'RTMR <n> <hex>' or 'rtmr<n>=<hex>', got '{}'", lineno, line);
+    }
+    if (idx.size() != 1 || idx[0] < '0' || idx[0] > '3') fail(ErrorKind::usage, "--rtmrs line {}: RTMR index must be 0..3, got '{}'", lineno, idx);
+    const Bytes v = from_hex(hex, fmt::format("--rtmrs line {}", lineno));
+    if (v.size() != 48) fail(ErrorKind::usage, "--rtmrs line {}: an RTMR is 48 bytes, got {}", lineno, v.size());
+    Sha384 s{};
+    std::copy(v.begin(), v.end(), s.begin());
+    q[static_cast<std::size_t>(idx[0] - '0')] = s;
+  }
+  return q;
+}
+
+nlohmann::json verify_ccel_log(const VerifyRequest& req, std::string& text) {
+  if (!req.measurements.contains("tdx") || !req.measurements["tdx"].is_array() || req.measurements["tdx"].empty()) {
+    fail(ErrorKind::input, "measurements: no \"tdx\" predictions (build with measure.platforms containing \"tdx\")");
+  }
+  const verify::EventLog log = verify::parse_ccel(req.event_log, "CCEL");
+  std::optional<verify::QuotedRtmrs> quoted;
+  if (!req.pcr_values_text.empty()) quoted = parse_quoted_rtmrs(req.pcr_values_text);
+  const nlohmann::json* chosen = nullptr;
+  std::optional<verify::VerifyReport> best;
+  std::string ids;
+  for (const auto& cfg : req.measurements["tdx"]) {
+    const std::string id = cfg.value("id", "");
+    ids += (ids.empty() ? "" : ", ") + id;
+    if (!req.config.empty() && id != req.config) continue;
+    verify::VerifyReport rep = verify::verify_ccel(registers_of(cfg), log, quoted);
+    if (!best || finding_count(rep) < finding_count(*best)) {
+      best = std::move(rep);
+      chosen = &cfg;
+    }
+  }
+  if (chosen == nullptr) fail(ErrorKind::usage, "--config {}: no such TDX configuration (have: {})", req.config, ids);
+  nlohmann::json out = verify::to_json(*best);
+  out["config"] = chosen->value("id", "");
+  out["chosen_automatically"] = req.config.empty();
+  text = fmt::format("configuration {}{}\n", chosen->value("id", ""), req.config.empty() ? " (best match)" : "") +
+         verify::render_text(*best);
+  return out;
+}
+
+} // namespace
+
 nlohmann::json verify_log(const VerifyRequest& req, std::string& text) {
+  if (req.ccel) return verify_ccel_log(req, text);
   if (!req.measurements.contains("tpm") || !req.measurements["tpm"].is_array() || req.measurements["tpm"].empty()) {
     fail(ErrorKind::input, "measurements: no \"tpm\" predictions (is this a tdximg measurements.json?)");
   }

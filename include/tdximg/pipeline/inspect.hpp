@@ -13,11 +13,12 @@
 
 namespace tdximg::pipeline {
 
-enum class FileKind { uki, disk, vhd, cpio, event_log, unknown };
+enum class FileKind { uki, disk, vhd, cpio, event_log, firmware, unknown };
 std::string_view file_kind_name(FileKind k);
 
 // Recognizes a file by its bytes: PE (MZ) -> uki; "EFI PART" at LBA 1 -> disk; a "conectix"
-// footer -> vhd; cpio magic or a compressed stream -> cpio; a TCG2 Spec ID event -> event_log.
+// footer -> vhd; cpio magic or a compressed stream -> cpio; a TCG2 Spec ID event -> event_log;
+// an OVMF reset-vector GUID table footer -> firmware.
 FileKind detect_file_kind(ByteSpan data);
 
 // What is inside `data` (sections, partitions, files, cpio members, log events), as JSON.
@@ -36,6 +37,7 @@ struct VerifyRequest {
   Bytes event_log;                  // TCG2 (vTPM) or CCEL
   std::string config;               // e.g. "qemu-sb-off"; empty = the best-matching one
   std::string pcr_values_text;      // optional "<idx>:<bank>=<hex>" lines / sysfs dump
+  bool ccel = false;                // the log is a TDX CCEL: compare the "tdx" predictions
 };
 
 // Replays the log, compares each predicted event with the log's (digests only), and checks

@@ -68,9 +68,11 @@ measure::UkiMeasureInput uki_measure_input(ByteSpan uki, std::string_view name =
 struct MeasureRequest {
   std::vector<std::string> platforms{"qemu", "azure"};
   std::vector<bool> secure_boot{false, true};
+  std::string measurement_id = "image"; // prefix of attested-TLS measurement ids
 };
 
-// measurements.json for a UKI: every platform x Secure Boot state, with event lists.
+// measurements.json for a UKI: every platform x Secure Boot state, with event lists, and the
+// attested-TLS entries ("azure-tdx") of the azure configurations under "attested_tls".
 nlohmann::json measure_uki(ByteSpan uki, const MeasureRequest& request,
                            std::string_view name = "uki.efi");
 
