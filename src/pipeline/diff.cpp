@@ -461,8 +461,7 @@ void diff_bytes_into(Findings& f, ByteSpan a, ByteSpan b, const std::string& nam
   case FileKind::cpio: diff_cpio(f, a, b, name, o); break;
   case FileKind::disk: diff_disk(f, a, b, name, o); break;
   case FileKind::vhd: diff_vhd(f, a, b, name, o); break;
-  case FileKind::event_log:
-  case FileKind::unknown:
+  default: // event logs, firmware, unknown kinds: JSON leaf by leaf, else bytes only
     if (!a.empty() && (a.front() == '{' || a.front() == '[')) diff_json(f, a, b, name);
     break;
   }
@@ -551,11 +550,26 @@ void diff_manifests(Findings& f, const nlohmann::json& a, const nlohmann::json& 
     field("manifest: output " + k, "sha256", base + "/sha256");
     field("manifest: output " + k, "size", base + "/size");
   }
-  // Anything else in the manifest, by JSON pointer.
+  // Anything else in the manifest (e.g. a layer's "reused" flag), by JSON pointer.
   nlohmann::json ra = a, rb = b;
-  for (const char* k : {"tool", "output_format", "compression_libraries", "recipe", "source_date_epoch", "inputs", "layers", "outputs"}) {
-    ra.erase(k);
-    rb.erase(k);
+  for (auto* j : {&ra, &rb}) {
+    for (const char* k : {"tool", "output_format", "compression_libraries", "recipe", "source_date_epoch", "inputs"}) j->erase(k);
+    if (j->contains("layers") && (*j)["layers"].is_array()) {
+      for (auto& l : (*j)["layers"]) {
+        if (!l.is_object()) continue;
+        l.erase("name");
+        l.erase("modules");
+        if (l.contains("segment") && l["segment"].is_object())
+          for (const char* k : {"uncompressed_sha256", "entries", "uncompressed_size", "compressed_size"}) l["segment"].erase(k);
+      }
+    }
+    if (j->contains("outputs") && (*j)["outputs"].is_object()) {
+      for (auto& [k, v] : (*j)["outputs"].items()) {
+        if (!v.is_object()) continue;
+        v.erase("sha256");
+        v.erase("size");
+      }
+    }
   }
   const std::string ta = ra.dump(), tb = rb.dump();
   diff_json(f, as_bytes(ta), as_bytes(tb), "manifest");
@@ -607,9 +621,15 @@ nlohmann::json diff_dirs(const fs::path& a, const fs::path& b, const DiffOptions
       f.add(n, "present", fa.count(n) ? "yes" : "no", fb.count(n) ? "yes" : "no");
       continue;
     }
-    if (n == "manifest.json") continue; // explained above, field by field
     const Bytes da = read_file(a / n), db = read_file(b / n);
     if (same(da, db)) continue;
+    const std::size_t before = f.size();
+    if (n == "manifest.json") {
+      // Explained above, field by field; only if nothing was found there (formatting, key
+      // order) are its bytes reported.
+      if (f.size() == 0) bytes_finding(f, n, da, db);
+      continue;
+    }
     if (n.size() > 7 && n.compare(n.size() - 7, 7, ".tar.gz") == 0) {
       // The GCP tarball is disk.raw grown to a GiB and gzip'd: its difference is explained by
       // disk.raw's; only the bytes are reported here.
@@ -617,6 +637,7 @@ nlohmann::json diff_dirs(const fs::path& a, const fs::path& b, const DiffOptions
       continue;
     }
     diff_bytes_into(f, da, db, n, o);
+    if (f.size() == before) bytes_finding(f, n, da, db); // never "identical" for differing bytes
   }
   return report_of(f, "directory", a.string(), b.string());
 }
