@@ -119,7 +119,7 @@ if [[ $1 == tdximg ]]; then
   shift
   root=${TDXIMG_RECIPE_ROOT:-$(git rev-parse --show-toplevel 2>/dev/null || pwd)}
   root=$(realpath -e "$root")
-  case $PWD/ in "$root"/*) wd=/work/src/${PWD#"$root"}; wd=${wd%/} ;; *) wd=/work/src ;; esac
+  case $PWD/ in "$root"/*) wd=/work/src${PWD#"$root"} ;; *) wd=/work/src ;; esac
   exec "$engine" run "${run[@]}" -v "$root:/work/src:ro" -w "$wd" --entrypoint tdximg "$image" "$@"
 fi
 
