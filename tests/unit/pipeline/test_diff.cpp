@@ -246,6 +246,17 @@ TEST_CASE("diff of two build directories puts the input digest first, then the o
   CHECK(!findings_for(r, "initramfs.cpio.zst: segment 1 (app): etc/build-time", "content sha256").empty());
   CHECK(!findings_for(r, "only-a.txt", "present").empty());
   CHECK_THROWS_AS(pipeline::diff_paths(da, da / "manifest.json"), Error);
+  // A field outside the named ones (a layer's "reused" flag) is still reported.
+  const auto dc = t.path() / "c";
+  std::filesystem::create_directories(dc);
+  nlohmann::json mc = nlohmann::json::parse(read_text_file(da / "manifest.json"));
+  mc["layers"][1]["segment"]["reused"] = true;
+  write_file_atomic(dc / "manifest.json", mc.dump(2) + "\n");
+  write_file_atomic(dc / "initramfs.cpio.zst", ia);
+  write_file_atomic(dc / "only-a.txt", std::string_view("x"));
+  const nlohmann::json rc = pipeline::diff_paths(da, dc);
+  REQUIRE(rc["findings"].size() == 1);
+  CHECK(rc["findings"][0]["object"] == "manifest: /layers/1/segment/reused");
   // Same directory: identical.
   CHECK(pipeline::diff_paths(da, da)["identical"] == true);
 }
