@@ -437,6 +437,8 @@ void diff_json(Findings& f, ByteSpan a, ByteSpan b, const std::string& name) {
     if (f.full()) break;
     const bool ina = fa.contains(k), inb = fb.contains(k);
     if (ina && inb && fa.at(k) == fb.at(k)) continue;
+    // flatten() turns an empty object into a null leaf: {} vs {"x": 1} is the "x" finding only.
+    if ((ina && !inb && fa.at(k).is_null()) || (inb && !ina && fb.at(k).is_null())) continue;
     f.add(name + ": " + k, "value", ina ? fa.at(k).dump() : "(absent)", inb ? fb.at(k).dump() : "(absent)");
   }
 }
