@@ -199,13 +199,17 @@ nlohmann::json build(const BuildOptions& o) {
   // 4. The initramfs: one compressed cpio segment per layer, cached, concatenated.
   step("initramfs");
   Initramfs initramfs = write_initramfs(tree, r, mtime, st, o.common.jobs);
+  // Whether a segment came from the cache is a fact about this build's store, not about the
+  // image: it goes into the --json report only, never into manifest.json (which must not
+  // depend on cache state).
+  nlohmann::json reused = nlohmann::json::object();
   for (std::size_t i = 0; i < initramfs.segments.size(); ++i) {
     const auto& s = initramfs.segments[i];
     layers[s.layer]["segment"] = {{"entries", s.entries},
                                   {"uncompressed_size", s.uncompressed_bytes},
                                   {"uncompressed_sha256", s.uncompressed_sha256},
-                                  {"compressed_size", s.compressed_bytes},
-                                  {"reused", s.reused}};
+                                  {"compressed_size", s.compressed_bytes}};
+    reused[r.layers[s.layer].name] = s.reused;
   }
 
   Staging staging(o.out_dir);
@@ -360,6 +364,8 @@ nlohmann::json build(const BuildOptions& o) {
   staging.publish("manifest.json");
 
   nlohmann::json report = manifest;
+  for (auto& l : report["layers"])
+    if (l.contains("segment")) l["segment"]["reused"] = reused.value(l["name"].get<std::string>(), false);
   if (!measurements.is_null()) report["measurements"] = measurements;
   report["out_dir"] = o.out_dir.string();
   return report;

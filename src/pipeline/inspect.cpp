@@ -41,8 +41,9 @@ bool starts_with(ByteSpan d, std::uint64_t off, std::string_view magic) {
 
 FileKind detect_file_kind(ByteSpan d) {
   if (starts_with(d, 0, "MZ")) return FileKind::uki;
+  // A fixed VHD is a raw disk plus a footer: look for the footer before the GPT.
+  if (d.size() >= 1024 && starts_with(d, d.size() - 512, "conectix")) return FileKind::vhd;
   if (starts_with(d, 512, "EFI PART")) return FileKind::disk;
-  if (d.size() >= 512 && starts_with(d, d.size() - 512, "conectix")) return FileKind::vhd;
   if (starts_with(d, 0, "070701") || starts_with(d, 0, "070702") || rootfs::detect_compression(d)) return FileKind::cpio;
   // TCG2 log: the first record is a TCG_PCR_EVENT for PCR 0, EV_NO_ACTION, with a SHA1-sized
   // zero digest and "Spec ID Event" data.

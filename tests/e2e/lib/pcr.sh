@@ -79,11 +79,13 @@ pcr_boot_check() {
 
   # 3. A tampered image: same recipe, another command line. Its real boot must not verify
   #    against the original measurements, and the report must name the right events.
-  cp -r "$probe" "$work/tampered"
-  sed -i 's|"console=ttyS0 panic=-1"|"console=ttyS0 panic=-1 tampered=1"|' "$work/tampered/recipe.json"
-  # The copy no longer sits beside its base recipe: point `extends` and `init` at the tree.
-  sed -i "s|\"../../../../recipes/base\"|\"$tree/recipes/base\"|; s|\"../init\"|\"$probe/../init\"|" "$work/tampered/recipe.json"
-  "$TDXIMG" -q --cache "$TDXIMG_TEST_STORE" build "$work/tampered" -o "$work/tampered-out" || { bad "$stack: tampered build"; return; }
+  # The copy sits beside the original in the locked tree, so its relative paths still resolve.
+  local tampered=$probe-tampered
+  rm -rf "$tampered"
+  cp -r "$probe" "$tampered"
+  sed -i 's|"console=ttyS0 panic=-1"|"console=ttyS0 panic=-1 tampered=1"|' "$tampered/recipe.json"
+  "$TDXIMG" -q --cache "$TDXIMG_TEST_STORE" build "$tampered" -o "$work/tampered-out" || { bad "$stack: tampered build"; return; }
+  rm -rf "$tampered"
   log=$work/tampered.log
   if e2e_boot "$work/tampered-out/disk.raw" "$log" --tpm "$work/tpm-t" --expect "TDXIMG-PROBE END"; then
     pcr_verify "$log" "$m" qemu-sb-off "$stack tampered" 1 \

@@ -161,12 +161,14 @@ inline Bytes make_ko(const std::vector<std::string>& modinfo) {
     info += '\0';
   }
   const std::string shstr = std::string("\0.modinfo\0.shstrtab\0", 20);
-  Bytes f(64, 0);
-  const std::uint64_t info_off = f.size();
-  f.insert(f.end(), info.begin(), info.end());
-  const std::uint64_t str_off = f.size();
-  f.insert(f.end(), shstr.begin(), shstr.end());
-  while (f.size() % 8) f.push_back(0);
+  // Built as a string first: GCC 12 -O2 reports a false -Warray-bounds on vector::insert here.
+  std::string body(64, '\0');
+  const std::uint64_t info_off = body.size();
+  body += info;
+  const std::uint64_t str_off = body.size();
+  body += shstr;
+  while (body.size() % 8) body.push_back('\0');
+  Bytes f(body.begin(), body.end());
   const std::uint64_t shoff = f.size();
   auto le = [&](Bytes& b, std::size_t off, std::uint64_t v, int n) {
     for (int i = 0; i < n; ++i) b[off + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (8 * i));

@@ -8,7 +8,7 @@ using namespace tdximg::rootfs;
 
 namespace {
 
-Node dir_node(std::size_t layer = 0, std::uint32_t mode = 0755) {
+[[maybe_unused]] Node dir_node(std::size_t layer = 0, std::uint32_t mode = 0755) {
   Node n;
   n.type = NodeType::directory;
   n.mode = mode;
