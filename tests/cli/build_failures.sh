@@ -26,7 +26,7 @@ TDXIMG_TEST_FAIL_AT=publish expect_exit 70 "injected failure at step 'publish'" 
 note "one byte of a pinned input changed"
 cp -r "$recipes" "$WORK/r"
 printf 'X' | dd of="$WORK/r/hello/init" bs=1 seek=10 conv=notrunc 2>/dev/null
-want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["entries"]["init"]["sha256"])' "$WORK/r/hello/recipe.lock.json")
+want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["inputs"]["init"]["sha256"])' "$WORK/r/hello/recipe.lock.json")
 got=$(sha256sum < "$WORK/r/hello/init" | cut -d' ' -f1)
 expect_exit 4 "init.*$want.*$got|init.*$got.*$want" -- \
   "$TDXIMG" --cache "$TDXIMG_TEST_STORE" build "$WORK/r/hello" -o "$out"

@@ -17,7 +17,7 @@ run 5 "nope.json" -- "$TDXIMG" build nope.json -o out
 
 mkdir r
 printf '{\n  "schema": 1,\n  "name": "x",\n  "inputs": { }\n  "layers": []\n}\n' > r/syntax.json
-run 3 "syntax.json:5:3" -- "$TDXIMG" build r/syntax.json -o out
+run 3 "syntax.json:5:[0-9]+: syntax error" -- "$TDXIMG" build r/syntax.json -o out
 
 cat > r/unknown.json <<'J'
 { "schema": 1, "name": "x", "source_date_epoch": 0, "inputs": {},

@@ -60,7 +60,7 @@ for i in range(n):
         seen.add(name)
 print("parents ok")
 PY
-grep -E ' dev/console$' "$WORK"/seg*.list | grep -q '^crw-------' || fail "/dev/console is not a 0600 character device"
+grep -hE ' dev/console$' "$WORK"/seg*.list | grep -q '^crw-------' || fail "/dev/console is not a 0600 character device"
 grep -hE ' init$' "$WORK"/seg*.list | grep -q '^-rwxr-xr-x' || fail "/init is not an executable 0755 file"
 grep -hq ' usr/bin/busybox$' "$WORK"/seg*.list || fail "busybox missing"
 grep -hq 'bin -> usr/bin$' "$WORK"/seg0.list || fail "merged-/usr symlink /bin missing"
