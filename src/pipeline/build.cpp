@@ -106,6 +106,7 @@ nlohmann::json predict_tdx_for_recipe(const recipe::Recipe& r,
       nlohmann::json j = measure::to_json(p);
       j["id"] = fmt::format("tdx-{}-sb-{}", shape.name.empty() ? "any" : shape.name, sb ? "on" : "off");
       j["boot"] = "disk.raw";
+      j["dstack_mr"] = measure::to_dstack_mr(p); // {mrtd, rtmr0 (null unless calibrated), rtmr1, rtmr2}
       out.push_back(std::move(j));
       if (!sb) preds.push_back(std::move(p));
     }
@@ -314,6 +315,14 @@ nlohmann::json build(const BuildOptions& o) {
     measurements["attested_tls"] = attested;
     measurements["format"] = recipe::k_output_format;
     measurements["tool"] = std::string("tdximg ") + TDXIMG_VERSION;
+    if (measurements.contains("tdx")) {
+      // dstack-mr style values per TDX configuration, for verifiers that take that form.
+      nlohmann::json dstack = nlohmann::json::object();
+      for (const auto& t : measurements["tdx"]) dstack[t["id"].get<std::string>()] = t["dstack_mr"];
+      const std::string dj = dstack.dump(2) + "\n";
+      staging.add("dstack-mr.json", as_bytes(dj));
+      outputs["dstack-mr.json"] = output_entry(as_bytes(dj));
+    }
     if (!attested.empty()) {
       const std::string at = attested.dump(2) + "\n";
       staging.add("attested-tls.json", as_bytes(at));

@@ -1,5 +1,6 @@
 // `tdximg verify`: compare a boot's event log (and optionally the quoted register values)
 // with the predicted event lists in measurements.json. Only digests are trusted.
+#include <functional>
 #include <sstream>
 
 #include <tdximg/measure/event.hpp>
@@ -75,6 +76,34 @@ std::size_t finding_count(const verify::VerifyReport& r) {
 
 namespace {
 
+// Picks the configuration to verify against: the one named, else the one whose events agree
+// best with the log. Choosing never weakens the check: any difference in the chosen one fails
+// verification. `check` verifies one configuration's registers.
+nlohmann::json choose_and_verify(const nlohmann::json& configs, const std::string& requested, std::string_view what,
+                                 const std::function<verify::VerifyReport(const nlohmann::json&)>& check,
+                                 std::string& text) {
+  const nlohmann::json* chosen = nullptr;
+  std::optional<verify::VerifyReport> best;
+  std::string ids;
+  for (const auto& cfg : configs) {
+    const std::string id = cfg.value("id", "");
+    ids += (ids.empty() ? "" : ", ") + id;
+    if (!requested.empty() && id != requested) continue;
+    verify::VerifyReport rep = check(cfg);
+    if (!best || finding_count(rep) < finding_count(*best)) {
+      best = std::move(rep);
+      chosen = &cfg;
+    }
+  }
+  if (chosen == nullptr) fail(ErrorKind::usage, "--config {}: no such {} configuration (have: {})", requested, what, ids);
+  nlohmann::json out = verify::to_json(*best);
+  out["config"] = chosen->value("id", "");
+  out["chosen_automatically"] = requested.empty();
+  text = fmt::format("configuration {}{}\n", chosen->value("id", ""), requested.empty() ? " (best match)" : "") +
+         verify::render_text(*best);
+  return out;
+}
+
 // RTMR values: "RTMR <n> <hex>", "rtmr<n>=<hex>" or "<n>:sha384=<hex>" lines (n = 0..3).
 verify::QuotedRtmrs parse_quoted_rtmrs(const std::string& text) {
   verify::QuotedRtmrs q;
@@ -117,26 +146,9 @@ nlohmann::json verify_ccel_log(const VerifyRequest& req, std::string& text) {
   const verify::EventLog log = verify::parse_ccel(req.event_log, "CCEL");
   std::optional<verify::QuotedRtmrs> quoted;
   if (!req.pcr_values_text.empty()) quoted = parse_quoted_rtmrs(req.pcr_values_text);
-  const nlohmann::json* chosen = nullptr;
-  std::optional<verify::VerifyReport> best;
-  std::string ids;
-  for (const auto& cfg : req.measurements["tdx"]) {
-    const std::string id = cfg.value("id", "");
-    ids += (ids.empty() ? "" : ", ") + id;
-    if (!req.config.empty() && id != req.config) continue;
-    verify::VerifyReport rep = verify::verify_ccel(registers_of(cfg), log, quoted);
-    if (!best || finding_count(rep) < finding_count(*best)) {
-      best = std::move(rep);
-      chosen = &cfg;
-    }
-  }
-  if (chosen == nullptr) fail(ErrorKind::usage, "--config {}: no such TDX configuration (have: {})", req.config, ids);
-  nlohmann::json out = verify::to_json(*best);
-  out["config"] = chosen->value("id", "");
-  out["chosen_automatically"] = req.config.empty();
-  text = fmt::format("configuration {}{}\n", chosen->value("id", ""), req.config.empty() ? " (best match)" : "") +
-         verify::render_text(*best);
-  return out;
+  return choose_and_verify(req.measurements["tdx"], req.config, "TDX",
+                           [&](const nlohmann::json& cfg) { return verify::verify_ccel(registers_of(cfg), log, quoted); },
+                           text);
 }
 
 } // namespace
@@ -150,29 +162,9 @@ nlohmann::json verify_log(const VerifyRequest& req, std::string& text) {
   std::optional<verify::QuotedValues> quoted;
   if (!req.pcr_values_text.empty()) quoted = parse_quoted(req.pcr_values_text);
 
-  // Pick the configuration: the one named, else the one whose events agree best with the log.
-  // Choosing never weakens the check: any difference in the chosen one fails verification.
-  const nlohmann::json* chosen = nullptr;
-  std::optional<verify::VerifyReport> best;
-  std::string ids;
-  for (const auto& cfg : req.measurements["tpm"]) {
-    const std::string id = cfg.value("id", "");
-    ids += (ids.empty() ? "" : ", ") + id;
-    if (!req.config.empty() && id != req.config) continue;
-    verify::VerifyReport rep = verify::verify(registers_of(cfg), log, quoted);
-    if (!best || finding_count(rep) < finding_count(*best)) {
-      best = std::move(rep);
-      chosen = &cfg;
-    }
-  }
-  if (chosen == nullptr) fail(ErrorKind::usage, "--config {}: no such configuration (have: {})", req.config, ids);
-
-  nlohmann::json out = verify::to_json(*best);
-  out["config"] = chosen->value("id", "");
-  out["chosen_automatically"] = req.config.empty();
-  text = fmt::format("configuration {}{}\n", chosen->value("id", ""), req.config.empty() ? " (best match)" : "") +
-         verify::render_text(*best);
-  return out;
+  return choose_and_verify(req.measurements["tpm"], req.config, "TPM",
+                           [&](const nlohmann::json& cfg) { return verify::verify(registers_of(cfg), log, quoted); },
+                           text);
 }
 
 } // namespace tdximg::pipeline
