@@ -114,6 +114,11 @@ nlohmann::json predict_tdx_for_recipe(const recipe::Recipe& r,
   measure::TdxRegisterSelection sel;
   sel.mrtd = r.measure.firmware.has_value();
   sel.rtmr0 = cfg.rtmr0_calibration.has_value();
+  if (!r.measure.tdx_pin.empty()) {
+    // The operator's choice; to_attested_tls_dcap refuses registers that are not available
+    // (MRTD without firmware, RTMR0 without a calibration CCEL).
+    sel = measure::parse_register_selection(fmt::format("{}", fmt::join(r.measure.tdx_pin, ",")));
+  }
   for (auto& e : measure::to_attested_tls_dcap(preds, r.name + "-tdx", sel)) attested.push_back(std::move(e));
   return out;
 }

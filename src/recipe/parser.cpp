@@ -31,6 +31,7 @@ constexpr std::string_view k_op_kinds[] = {"extract",  "file",    "dir",      "s
 constexpr std::string_view k_outputs[] = {"initramfs", "uki", "raw", "vhd", "gcp"};
 constexpr std::string_view k_platforms[] = {"qemu", "azure", "tdx"};
 constexpr std::string_view k_vmms[] = {"qemu", "qemu-8-two-pass"};
+constexpr std::string_view k_tdx_registers[] = {"mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"};
 
 template <std::size_t N> std::string join(const std::string_view (&list)[N]) {
   std::string out;
@@ -540,7 +541,7 @@ private:
 
   void parse_measure(const json& v, FileRecipe& out) {
     const Obj o(m_w, v, "/measure",
-                {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration"});
+                {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration", "tdx_pin"});
     MeasureSpec& m = out.r.measure;
     for (const auto& [key, value] : v.items())
       out.present.insert("measure/" + key);
@@ -571,6 +572,13 @@ private:
     }
     if (o.has("firmware")) m.firmware = file_ref(o.at("firmware"), o.ptr("firmware"));
     if (o.has("vmm")) m.vmm = read_enum(m_w, o.at("vmm"), o.ptr("vmm"), k_vmms);
+    if (o.has("tdx_pin")) {
+      m.tdx_pin = read_array(
+          m_w, o.at("tdx_pin"), o.ptr("tdx_pin"),
+          [&](const json& x, const std::string& p) { return read_enum(m_w, x, p, k_tdx_registers); });
+      if (m.tdx_pin.empty()) m_w.fail_at(o.ptr("tdx_pin"), "expected at least one register, got []");
+      unique(m.tdx_pin, o.ptr("tdx_pin"));
+    }
     if (o.has("vms")) {
       const json& vms = o.at("vms");
       if (!vms.is_array()) m_w.fail_at(o.ptr("vms"), "expected array, got " + show(vms));
@@ -706,6 +714,7 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
   if (has("measure/vmm")) m.vmm = c.measure.vmm;
   if (has("measure/vms")) m.vms = c.measure.vms;
   if (has("measure/rtmr0_calibration")) m.rtmr0_calibration = c.measure.rtmr0_calibration;
+  if (has("measure/tdx_pin")) m.tdx_pin = c.measure.tdx_pin;
 }
 
 struct Loaded {
@@ -997,6 +1006,7 @@ std::string canonical_json(const Recipe& r) {
     m["vms"].push_back({{"name", vm.name}, {"memory", vm.memory_bytes}, {"cpus", vm.cpus}});
   if (r.measure.rtmr0_calibration)
     m["rtmr0_calibration"] = relative_to(*r.measure.rtmr0_calibration, top);
+  if (!r.measure.tdx_pin.empty()) m["tdx_pin"] = r.measure.tdx_pin;
   j["measure"] = m;
   return j.dump(-1, ' ', false, json::error_handler_t::strict);
 }

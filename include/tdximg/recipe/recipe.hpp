@@ -168,6 +168,9 @@ struct MeasureSpec {
   std::string vmm = "qemu";                   // MRTD page order: "qemu" (single pass) | "qemu-8-two-pass"
   std::vector<VmShape> vms;                   // VM shapes for TDX exports
   std::optional<fs::path> rtmr0_calibration;  // CCEL log captured on the target host (absolute)
+  // Registers the dcap-tdx attested-TLS entries pin ("mrtd", "rtmr0".."rtmr3"); empty = MRTD,
+  // RTMR1, RTMR2 (+ RTMR0 when calibrated). Pinning an uncalibrated RTMR0 is an error.
+  std::vector<std::string> tdx_pin;
 };
 
 struct Recipe {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The TDX paths of the CLI on the trixie example: build prints MRTD and RTMRs and writes the
+# dcap-tdx export with the registers the recipe pins; `inspect` shows the firmware's TDVF
+# sections and the same MRTD; pinning an uncalibrated RTMR0 is refused before anything is
+# written; `verify --kind ccel` rejects a log that is not a CCEL.
+source "$(dirname "$0")/lib/common.sh"
+recipes=$(locked_recipes)
+out=$WORK/out
+"$TDXIMG" --cache "$TDXIMG_TEST_STORE" build "$recipes/hello-trixie" -o "$out" > "$WORK/build.txt"
+grep -qE '^    mrtd   [0-9a-f]{96}$' "$WORK/build.txt" || fail "build does not print MRTD"
+grep -q 'rtmr0  unpinned' "$WORK/build.txt" || fail "RTMR0 is not reported as unpinned"
+python3 - "$out" <<'PY' || fail "exports"
+import json, sys
+out = sys.argv[1]
+m = json.load(open(f"{out}/measurements.json"))
+t = m["tdx"][0]
+dcap = [e for e in json.load(open(f"{out}/attested-tls.json")) if e["attestation_type"] == "dcap-tdx"]
+assert dcap, "no dcap-tdx entry"
+# Default pin: MRTD ("0"), RTMR1 ("2"), RTMR2 ("3"); no uncalibrated RTMR0 ("1").
+assert sorted(dcap[0]["measurements"]) == ["0", "2", "3"], dcap[0]["measurements"]
+assert dcap[0]["measurements"]["0"]["expected"] == t["values"]["mrtd"]
+assert dcap[0]["measurements"]["3"]["expected"] == t["values"]["rtmr2"]
+d = json.load(open(f"{out}/dstack-mr.json"))[t["id"]]
+assert d["mrtd"] == t["values"]["mrtd"] and d["rtmr0"] is None
+PY
+# inspect the same firmware: the MRTD it prints equals the build's (single pass, the default).
+dpkg-deb --fsys-tarfile "$(find "$TDXIMG_TEST_STORE" -type f -size +1M | while read -r f; do
+  if dpkg-deb -f "$f" Package 2>/dev/null | grep -qx ovmf; then echo "$f"; break; fi; done)" |
+  tar -xO ./usr/share/ovmf/OVMF.fd > "$WORK/OVMF.fd" || fail "cannot extract OVMF.fd from the stored ovmf package"
+"$TDXIMG" --json inspect "$WORK/OVMF.fd" > "$WORK/fw.json"
+python3 - "$WORK/fw.json" "$out/measurements.json" <<'PY' || fail "inspect firmware.fd disagrees with build"
+import json, sys
+fw, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert fw["kind"] == "firmware" and fw["tdvf"]["sections"], fw.keys()
+assert fw["mrtd"]["single_pass"] == m["tdx"][0]["values"]["mrtd"]
+PY
+# The operator's choice of registers: pinning RTMR0 without a calibration is refused.
+cp -r "$recipes" "$WORK/r"
+sed -i 's|"vms": \[|"tdx_pin": ["mrtd", "rtmr0", "rtmr1", "rtmr2"], "vms": [|' "$WORK/r/hello-trixie/recipe.json"
+set +e
+"$TDXIMG" --cache "$TDXIMG_TEST_STORE" build "$WORK/r/hello-trixie" -o "$WORK/out2" 2> "$WORK/err.txt"
+rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "pinning an uncalibrated RTMR0 was accepted"
+grep -qi 'rtmr0' "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "the error does not name RTMR0"; }
+[[ -z $(find "$WORK/out2" -type f 2>/dev/null) ]] || fail "a refused build wrote outputs"
+# verify --kind ccel wants a CCEL (a TPM log has no sha384-only CC structure) - clean error, exit 3.
+set +e
+"$TDXIMG" verify --kind ccel --measurements "$out/measurements.json" --event-log "$out/measurements.json" 2> "$WORK/err2.txt"
+rc=$?
+set -e
+[[ $rc -eq 3 ]] || { cat "$WORK/err2.txt"; fail "verify --kind ccel on garbage: exit $rc, expected 3"; }
+echo "tdx_cli: ok"
