@@ -56,6 +56,8 @@ Runner add_measure(CLI::App& app, Globals& g) {
     std::string config = "qemu-sb-off";
     std::string measurement_id;
     std::string pcr11_phase;
+    std::string firmware;
+    std::string vmm = "qemu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("file", o->file, "UKI (.efi), raw disk or VHD")->required();
@@ -66,6 +68,9 @@ Runner add_measure(CLI::App& app, Globals& g) {
   cmd->add_option("--config", o->config, "Configuration to export (e.g. azure-sb-on) for attested-tls / systemd-measure");
   cmd->add_option("--measurement-id", o->measurement_id, "measurement_id for attested-tls (default: file name + config)");
   cmd->add_option("--pcr11-phase", o->pcr11_phase, "PCR 11 phase to pin for attested-tls (default: stub only)");
+  cmd->add_option("--firmware", o->firmware, "TDVF/OVMF firmware (e.g. OVMF.fd): also predict TDX MRTD and RTMR0-3");
+  cmd->add_option("--vmm", o->vmm, "MRTD page order: qemu (single pass) or qemu-8-two-pass")
+      ->check(CLI::IsMember({"qemu", "qemu-8-two-pass"}));
   return [&g, o] {
     pipeline::MeasureRequest req;
     req.platforms = o->platforms;
@@ -74,6 +79,8 @@ Runner add_measure(CLI::App& app, Globals& g) {
       if (s != "on" && s != "off") fail(ErrorKind::usage, "--secure-boot: expected on or off, got '{}'", s);
       req.secure_boot.push_back(s == "on");
     }
+    if (!o->firmware.empty()) req.firmware = o->firmware;
+    req.vmm = o->vmm;
     const nlohmann::json m = pipeline::measure_file(o->file, req);
     if (o->format == "tdximg") {
       emit(g, m, [](const nlohmann::json& r) {
@@ -85,6 +92,11 @@ Runner add_measure(CLI::App& app, Globals& g) {
             for (const auto& [bank, v] : reg["values"].items())
               std::printf("    %-6s %-6s %s\n", reg["reg"].get<std::string>().c_str(), bank.c_str(), v.get<std::string>().c_str());
           }
+        }
+        for (const auto& t : r.value("tdx", nlohmann::json::array())) {
+          std::printf("  %s (TDX, %s boot)\n", t["id"].get<std::string>().c_str(), t["boot_mode"].get<std::string>().c_str());
+          for (const auto& [reg, v] : t["values"].items())
+            std::printf("    %-6s %s\n", reg.c_str(), v.is_null() ? "unpinned" : v.get<std::string>().c_str());
         }
       });
       return 0;

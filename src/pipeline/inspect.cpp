@@ -6,7 +6,10 @@
 #include <tdximg/disk/image.hpp>
 #include <tdximg/disk/vhd.hpp>
 #include <tdximg/measure/event.hpp>
+#include <tdximg/disk/gpt.hpp>
 #include <tdximg/measure/mrtd.hpp>
+#include <tdximg/measure/rtmr.hpp>
+#include <tdximg/measure/tdx_export.hpp>
 #include <tdximg/measure/tdvf.hpp>
 #include <tdximg/rootfs/compress.hpp>
 #include <tdximg/rootfs/cpio.hpp>
@@ -207,6 +210,26 @@ nlohmann::json measure_file(const std::filesystem::path& file, const MeasureRequ
   const std::string name = file.filename().string();
   const Bytes uki_bytes = find_uki(data, name);
   nlohmann::json j = measure_uki(uki_bytes, request, name);
+  if (request.firmware) {
+    // TDX registers for a disk boot of this file (its GPT in RTMR1) or a direct -kernel boot of
+    // a bare UKI, with MRTD from the given TDVF firmware. RTMR0 stays unpinned.
+    const Bytes fw = read_file(*request.firmware);
+    const measure::UkiMeasureInput in = uki_measure_input(uki_bytes, name);
+    measure::TdxBootConfig cfg;
+    const FileKind kind = detect_file_kind(data);
+    cfg.mode = kind == FileKind::uki ? measure::TdxBootMode::direct_kernel : measure::TdxBootMode::disk;
+    if (kind == FileKind::disk) cfg.gpt_event_data = disk::gpt_event_data(data);
+    if (kind == FileKind::vhd) cfg.gpt_event_data = disk::gpt_event_data(ByteSpan(data).first(data.size() - 512));
+    cfg.page_order = measure::page_order_for_vmm(request.vmm);
+    nlohmann::json tdx = nlohmann::json::array();
+    for (bool sb : request.secure_boot) {
+      cfg.secure_boot = sb;
+      nlohmann::json t = measure::to_json(measure::predict_tdx(in, fw, cfg));
+      t["id"] = fmt::format("tdx-sb-{}", sb ? "on" : "off");
+      tdx.push_back(std::move(t));
+    }
+    j["tdx"] = std::move(tdx);
+  }
   j["source"] = {{"file", name}, {"kind", file_kind_name(detect_file_kind(data))}, {"sha256", sha256_hex(data)}};
   return j;
 }

@@ -34,6 +34,13 @@ fw, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert fw["kind"] == "firmware" and fw["tdvf"]["sections"], fw.keys()
 assert fw["mrtd"]["single_pass"] == m["tdx"][0]["values"]["mrtd"]
 PY
+# `measure --firmware` on the built disk, an image "built by anything", gives the build's values.
+"$TDXIMG" --json measure "$out/disk.raw" --platform qemu --secure-boot off --firmware "$WORK/OVMF.fd" > "$WORK/m.json"
+python3 - "$WORK/m.json" "$out/measurements.json" <<'PY' || fail "measure --firmware disagrees with build"
+import json, sys
+a, b = json.load(open(sys.argv[1]))["tdx"][0]["values"], json.load(open(sys.argv[2]))["tdx"][0]["values"]
+assert a == b, (a, b)
+PY
 # The operator's choice of registers: pinning RTMR0 without a calibration is refused.
 cp -r "$recipes" "$WORK/r"
 sed -i 's|"vms": \[|"tdx_pin": ["mrtd", "rtmr0", "rtmr1", "rtmr2"], "vms": [|' "$WORK/r/hello-trixie/recipe.json"

@@ -69,6 +69,8 @@ struct MeasureRequest {
   std::vector<std::string> platforms{"qemu", "azure"};
   std::vector<bool> secure_boot{false, true};
   std::string measurement_id = "image"; // prefix of attested-TLS measurement ids
+  std::optional<std::filesystem::path> firmware; // TDVF firmware: also predict MRTD + RTMRs
+  std::string vmm = "qemu";                      // MRTD page order (see recipes/README.md)
 };
 
 // measurements.json for a UKI: every platform x Secure Boot state, with event lists, and the
