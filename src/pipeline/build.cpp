@@ -169,24 +169,20 @@ nlohmann::json build(const BuildOptions& o) {
   auto inputs = resolve_inputs(r, st, o.common.offline, progress);
   maybe_fail(o, "inputs");
 
-  // 3. Apply the layers to an in-memory file tree (maintainer scripts never run).
-  rootfs::FileTree tree;
+  // 3. Apply the layers to an in-memory file tree (maintainer scripts never run); unchanged
+  //    layers come from the store's layer cache.
+  LayeredTree layered = apply_layers(r, inputs, st, progress);
+  rootfs::FileTree& tree = layered.tree;
   nlohmann::json skipped = nlohmann::json::array();
   nlohmann::json layers = nlohmann::json::array();
-  rootfs::InputProvider provider = [&](const std::string& name) -> const Bytes& {
-    auto it = inputs.find(name);
-    if (it == inputs.end()) fail(ErrorKind::input, "no input named '{}'", name);
-    return it->second.data;
-  };
-  for (std::size_t i = 0; i < r.layers.size(); ++i) {
-    step(fmt::format("layer {}/{} {}", i + 1, r.layers.size(), r.layers[i].name));
-    rootfs::LayerReport rep = rootfs::apply_layer(tree, r.layers[i], i, provider);
-    nlohmann::json lj = {{"name", r.layers[i].name}, {"modules", rep.modules}};
-    for (const auto& s : rep.skipped_scripts) {
+  nlohmann::json layer_reused = nlohmann::json::object();
+  for (const LayerResult& l : layered.layers) {
+    layers.push_back({{"name", l.name}, {"digest", l.digest}, {"modules", l.report.modules}});
+    layer_reused[l.name] = l.reused;
+    for (const auto& s : l.report.skipped_scripts) {
       spdlog::info("input {}: maintainer scripts not run: {}", s.input, fmt::join(s.scripts, ", "));
       skipped.push_back({{"input", s.input}, {"scripts", s.scripts}});
     }
-    layers.push_back(std::move(lj));
   }
 
   // TEST-ONLY (issue 6, tests/repro/nondeterminism_detected.sh): TDXIMG_TEST_NONDETERMINISM=1
@@ -378,8 +374,11 @@ nlohmann::json build(const BuildOptions& o) {
   staging.publish("manifest.json");
 
   nlohmann::json report = manifest;
-  for (auto& l : report["layers"])
-    if (l.contains("segment")) l["segment"]["reused"] = reused.value(l["name"].get<std::string>(), false);
+  for (auto& l : report["layers"]) {
+    const std::string name = l["name"].get<std::string>();
+    l["reused"] = layer_reused.value(name, false);
+    if (l.contains("segment")) l["segment"]["reused"] = reused.value(name, false);
+  }
   if (!measurements.is_null()) report["measurements"] = measurements;
   report["out_dir"] = o.out_dir.string();
   return report;

@@ -541,6 +541,7 @@ void diff_manifests(Findings& f, const nlohmann::json& a, const nlohmann::json& 
     const std::string base = fmt::format("/layers/{}", i);
     const std::string obj = fmt::format("manifest: layer {} ({})", i, jstr(a, base + "/name"));
     field(obj, "name", base + "/name");
+    field(obj, "digest (parent, operations, inputs)", base + "/digest");
     field(obj, "segment uncompressed sha256", base + "/segment/uncompressed_sha256");
     field(obj, "segment entries", base + "/segment/entries");
     field(obj, "segment uncompressed size", base + "/segment/uncompressed_size");
@@ -560,6 +561,7 @@ void diff_manifests(Findings& f, const nlohmann::json& a, const nlohmann::json& 
       for (auto& l : (*j)["layers"]) {
         if (!l.is_object()) continue;
         l.erase("name");
+        l.erase("digest");
         l.erase("modules");
         if (l.contains("segment") && l["segment"].is_object())
           for (const char* k : {"uncompressed_sha256", "entries", "uncompressed_size", "compressed_size"}) l["segment"].erase(k);

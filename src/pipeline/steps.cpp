@@ -16,8 +16,10 @@
 #include <tdximg/rootfs/compress.hpp>
 #include <tdximg/rootfs/cpio.hpp>
 #include <tdximg/rootfs/initramfs.hpp>
+#include <tdximg/rootfs/snapshot.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/error.hpp>
+#include <tdximg/util/file.hpp>
 #include <tdximg/util/hex.hpp>
 
 namespace tdximg::pipeline {
@@ -96,6 +98,78 @@ Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store:
 
 namespace {
 
+// sha256 of the running executable: part of every layer cache key, so trees built by one
+// tdximg are never reused by another whose layer semantics might differ. Falls back to the
+// version string if the executable cannot be read.
+const std::string& binary_identity() {
+  static const std::string id = [] {
+    try {
+      return sha256_hex(read_file("/proc/self/exe"));
+    } catch (const std::exception& e) {
+      spdlog::debug("layer cache: cannot hash /proc/self/exe ({}); keying by version only",
+                    e.what());
+      return std::string("version ") + TDXIMG_VERSION;
+    }
+  }();
+  return id;
+}
+
+std::string layer_digest(const std::string& parent, std::size_t index, const recipe::Layer& layer,
+                         const std::map<std::string, store::ResolvedInput>& inputs) {
+  Hasher h(HashAlg::sha256);
+  h.update(fmt::format("tdximg layer v{} snapshot v{}\nparent {}\nindex {}\n", recipe::k_output_format,
+                       rootfs::k_snapshot_format, parent, index));
+  h.update(recipe::layer_canonical_json(layer));
+  h.update(std::string_view("\n"));
+  for (const std::string& name : recipe::layer_input_names(layer)) {
+    auto it = inputs.find(name);
+    h.update(fmt::format("input {} {}\n", name, it == inputs.end() ? "missing" : it->second.sha256));
+  }
+  return to_hex(h.finish());
+}
+
+// A layer cache entry: the reports of layers 0..i (JSON) and the tree after layer i.
+nlohmann::json report_json(const rootfs::LayerReport& rep) {
+  nlohmann::json j = {{"modules", rep.modules}, {"skipped_scripts", nlohmann::json::array()}};
+  for (const auto& s : rep.skipped_scripts)
+    j["skipped_scripts"].push_back({{"input", s.input}, {"scripts", s.scripts}});
+  return j;
+}
+
+Bytes encode_layer_cache(const std::vector<LayerResult>& layers, std::size_t upto,
+                         const rootfs::FileTree& tree) {
+  nlohmann::json reports = nlohmann::json::array();
+  for (std::size_t i = 0; i <= upto; ++i) reports.push_back(report_json(layers[i].report));
+  const std::string text = reports.dump();
+  ByteWriter w;
+  w.u64le(text.size());
+  w.str(text);
+  w.bytes(rootfs::serialize_tree(tree));
+  return w.take();
+}
+
+rootfs::FileTree decode_layer_cache(ByteSpan data, const std::string& name,
+                                    std::vector<LayerResult>& layers, std::size_t upto) {
+  ByteReader r(data, name);
+  const std::uint64_t n = r.u64le("report length");
+  const ByteSpan text = r.bytes(n, "report");
+  const auto reports = nlohmann::json::parse(text.begin(), text.end());
+  if (!reports.is_array() || reports.size() != upto + 1)
+    fail(ErrorKind::input, "{}: expected {} layer reports", name, upto + 1);
+  std::vector<rootfs::LayerReport> parsed;
+  for (const auto& j : reports) {
+    rootfs::LayerReport rep;
+    rep.modules = j.at("modules").get<std::vector<std::string>>();
+    for (const auto& s : j.at("skipped_scripts"))
+      rep.skipped_scripts.push_back(
+          {s.at("input").get<std::string>(), s.at("scripts").get<std::vector<std::string>>()});
+    parsed.push_back(std::move(rep));
+  }
+  rootfs::FileTree tree = rootfs::deserialize_tree(r.bytes(r.remaining(), "tree"), name);
+  for (std::size_t i = 0; i <= upto; ++i) layers[i].report = std::move(parsed[i]);
+  return tree;
+}
+
 std::string segment_cache_key(const Bytes& cpio, const recipe::InitramfsSpec& spec) {
   // Everything the compressed bytes depend on: the input, the method and level, the library
   // versions that implement them, and our output format version.
@@ -172,6 +246,58 @@ Initramfs write_initramfs(const rootfs::FileTree& tree, const recipe::Recipe& re
     rep.reused = w.reused;
     rootfs::append_initramfs_segment(out.bytes, w.compressed);
     out.segments.push_back(std::move(rep));
+  }
+  return out;
+}
+
+LayeredTree apply_layers(const recipe::Recipe& recipe,
+                         const std::map<std::string, store::ResolvedInput>& inputs,
+                         store::Store& store,
+                         const std::function<void(const std::string&)>& progress) {
+  constexpr std::string_view ns = "layers";
+  LayeredTree out;
+  const std::size_t n = recipe.layers.size();
+  std::vector<std::string> keys(n);
+  std::string parent = "none";
+  for (std::size_t i = 0; i < n; ++i) {
+    LayerResult res;
+    res.name = recipe.layers[i].name;
+    res.digest = layer_digest(parent, i, recipe.layers[i], inputs);
+    Hasher h(HashAlg::sha256);
+    h.update(fmt::format("{}\n{}\n", res.digest, binary_identity()));
+    keys[i] = to_hex(h.finish());
+    parent = res.digest;
+    out.layers.push_back(std::move(res));
+  }
+
+  // The deepest cached layer: everything below it is covered by its digest.
+  std::size_t start = 0;
+  for (std::size_t i = n; i-- > 0;) {
+    auto cached = store.get_keyed(ns, keys[i]);
+    if (!cached) continue;
+    try {
+      out.tree = decode_layer_cache(
+          *cached, fmt::format("layer cache entry of '{}'", out.layers[i].name), out.layers, i);
+      for (std::size_t k = 0; k <= i; ++k) out.layers[k].reused = true;
+      start = i + 1;
+      break;
+    } catch (const std::exception& e) {
+      spdlog::warn("layer '{}': ignoring an unreadable cache entry ({}); rebuilding it",
+                   out.layers[i].name, e.what());
+    }
+  }
+
+  rootfs::InputProvider provider = [&](const std::string& name) -> const Bytes& {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) fail(ErrorKind::input, "no input named '{}'", name);
+    return it->second.data;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    LayerResult& l = out.layers[i];
+    if (progress) progress(fmt::format("layer {}/{} {}{}", i + 1, n, l.name, l.reused ? " (cached)" : ""));
+    if (i < start) continue;
+    l.report = rootfs::apply_layer(out.tree, recipe.layers[i], i, provider);
+    store.put_keyed(ns, keys[i], encode_layer_cache(out.layers, i, out.tree));
   }
   return out;
 }

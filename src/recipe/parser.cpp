@@ -867,6 +867,13 @@ json op_json(const Op& any) {
       any);
 }
 
+json layer_json(const Layer& l) {
+  json ops = json::array();
+  for (const Op& op : l.ops)
+    ops.push_back(op_json(op));
+  return {{"name", l.name}, {"ops", ops}};
+}
+
 json ref_json(const FileRef& f) {
   json j{{"from", f.from}};
   if (!f.path.empty()) j["path"] = f.path;
@@ -977,12 +984,8 @@ std::string canonical_json(const Recipe& r) {
     j["inputs"][name] = i;
   }
   j["layers"] = json::array();
-  for (const Layer& l : r.layers) {
-    json ops = json::array();
-    for (const Op& op : l.ops)
-      ops.push_back(op_json(op));
-    j["layers"].push_back({{"name", l.name}, {"ops", ops}});
-  }
+  for (const Layer& l : r.layers)
+    j["layers"].push_back(layer_json(l));
   if (r.kernel) j["kernel"] = ref_json(*r.kernel);
   if (r.stub) j["stub"] = ref_json(*r.stub);
   j["cmdline"] = r.cmdline;
@@ -1009,6 +1012,26 @@ std::string canonical_json(const Recipe& r) {
   if (!r.measure.tdx_pin.empty()) m["tdx_pin"] = r.measure.tdx_pin;
   j["measure"] = m;
   return j.dump(-1, ' ', false, json::error_handler_t::strict);
+}
+
+std::string layer_canonical_json(const Layer& layer) {
+  return layer_json(layer).dump(-1, ' ', false, json::error_handler_t::strict);
+}
+
+std::vector<std::string> layer_input_names(const Layer& layer) {
+  std::set<std::string> names;
+  for (const Op& any : layer.ops) {
+    std::visit(
+        [&](const auto& op) {
+          using T = std::decay_t<decltype(op)>;
+          if constexpr (std::is_same_v<T, ExtractOp>) names.insert(op.input);
+          else if constexpr (std::is_same_v<T, FileOp>) {
+            if (op.from) names.insert(*op.from);
+          } else if constexpr (std::is_same_v<T, ModulesOp>) names.insert(op.from);
+        },
+        any);
+  }
+  return {names.begin(), names.end()};
 }
 
 std::string recipe_digest(const Recipe& recipe) {

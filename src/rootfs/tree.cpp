@@ -2,6 +2,7 @@
 
 #include <tdximg/rootfs/tree.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <utility>
 
@@ -302,6 +303,44 @@ std::size_t FileTree::remove(std::string_view path, std::string_view op) {
     ++removed;
   }
   return removed;
+}
+
+FileTree FileTree::from_nodes(std::map<std::string, Node> nodes, std::string_view what) {
+  auto root = nodes.find("/");
+  if (root == nodes.end() || root->second.type != NodeType::directory)
+    fail(ErrorKind::input, "{}: the tree has no root directory", what);
+  std::map<std::uint64_t, const Node*> groups;
+  std::uint64_t max_group = 0;
+  for (const auto& [path, node] : nodes) {
+    if (normalize_image_path(path, what) != path)
+      fail(ErrorKind::input, "{}: path {:?} is not normalized", what, path);
+    if (path != "/") {
+      auto parent = nodes.find(parent_path(path));
+      if (parent == nodes.end() || parent->second.type != NodeType::directory)
+        fail(ErrorKind::input, "{}: {}: parent is missing or not a directory", what, path);
+    }
+    const bool regular = node.type == NodeType::regular;
+    if (regular != static_cast<bool>(node.content.data))
+      fail(ErrorKind::input, "{}: {}: a {} {} content", what, path, node_type_name(node.type),
+           regular ? "without" : "with");
+    if (node.type != NodeType::symlink && !node.target.empty())
+      fail(ErrorKind::input, "{}: {}: a {} with a symlink target", what, path,
+           node_type_name(node.type));
+    if (node.link_group == 0) continue;
+    if (!regular)
+      fail(ErrorKind::input, "{}: {}: a hardlinked {}", what, path, node_type_name(node.type));
+    auto [it, inserted] = groups.emplace(node.link_group, &node);
+    const Node& first = *it->second;
+    if (!inserted && (first.content.digest != node.content.digest || first.mode != node.mode ||
+                      first.uid != node.uid || first.gid != node.gid))
+      fail(ErrorKind::input, "{}: {}: differs from the other names of hardlink group {}", what,
+           path, node.link_group);
+    max_group = std::max(max_group, node.link_group);
+  }
+  FileTree tree;
+  tree.m_nodes = std::move(nodes);
+  tree.m_next_group = max_group;
+  return tree;
 }
 
 void FileTree::canonicalize_link_groups() {

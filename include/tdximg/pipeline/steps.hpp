@@ -12,6 +12,7 @@
 
 #include <tdximg/measure/pcr.hpp>
 #include <tdximg/recipe/recipe.hpp>
+#include <tdximg/rootfs/layer.hpp>
 #include <tdximg/rootfs/tree.hpp>
 #include <tdximg/store/resolve.hpp>
 #include <tdximg/store/store.hpp>
@@ -35,6 +36,31 @@ resolve_inputs(const recipe::Recipe& recipe, store::Store& store, bool offline,
 // where '*' does not cross '/'). Throws ErrorKind::input when zero or several members match.
 Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store::ResolvedInput>& inputs,
                   std::string* matched_path = nullptr);
+
+struct LayerResult {
+  std::string name;
+  // sha256 over the parent layer's digest, this layer's canonical operations, the names and
+  // digests of the inputs they read, and the output/snapshot format versions: what the tree
+  // after this layer depends on. Deterministic (manifest.json records it).
+  std::string digest;
+  bool reused = false; // the tree was loaded from the store's layer cache, not rebuilt
+  rootfs::LayerReport report;
+};
+
+struct LayeredTree {
+  rootfs::FileTree tree;
+  std::vector<LayerResult> layers;
+};
+
+// Applies the recipe's layers to an empty tree, caching the tree after each layer in the store
+// (namespace "layers", keyed by the layer digest and the identity of the running tdximg
+// binary, so a changed tdximg never reuses another one's trees). The deepest layer found in the
+// cache is loaded and only the layers above it are applied; an unreadable cache entry is
+// rebuilt. The result never depends on what was cached. Throws as rootfs::apply_layer().
+LayeredTree apply_layers(const recipe::Recipe& recipe,
+                         const std::map<std::string, store::ResolvedInput>& inputs,
+                         store::Store& store,
+                         const std::function<void(const std::string&)>& progress);
 
 struct SegmentReport {
   std::size_t layer = 0;

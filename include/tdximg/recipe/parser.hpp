@@ -42,6 +42,12 @@ std::string canonical_json(const Recipe& recipe);
 // sha256 (lowercase hex) of canonical_json(recipe): independent of where the checkout lives.
 std::string recipe_digest(const Recipe& recipe);
 
+// One layer as canonical JSON ({"name":..., "ops":[...]}, the same text as in canonical_json)
+// and the names of the inputs its operations read (sorted, unique): together with those
+// inputs' digests they determine the layer's effect on a tree. Never throw.
+std::string layer_canonical_json(const Layer& layer);
+std::vector<std::string> layer_input_names(const Layer& layer);
+
 // Names used in JSON ("zstd", "deb", ...) and the octal mode string ("0755").
 std::string_view compression_name(Compression c) noexcept;
 std::string_view input_kind_name(InputKind k) noexcept;

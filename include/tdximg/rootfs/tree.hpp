@@ -75,6 +75,14 @@ public:
   // A tree holding only "/" (directory 0755 root:root, layer 0).
   FileTree();
 
+  // A tree made of exactly `nodes` (the layer cache restores snapshots with it). Checks the
+  // invariants every tree built by put() has, and throws ErrorKind::input naming `what` and the
+  // path if one does not hold: "/" is a directory; every path is normalized and its parent is
+  // a directory in `nodes`; regular files have content, other types none; hardlink group
+  // members are regular files with one content and metadata. Later new_link_group() ids do
+  // not collide with the groups in `nodes`.
+  static FileTree from_nodes(std::map<std::string, Node> nodes, std::string_view what);
+
   // Exact lookup of a normalized absolute path; no symlink resolution. nullptr when absent.
   const Node* find(std::string_view path) const;
   Node* find_mut(std::string_view path);

@@ -4,6 +4,8 @@
 // Layout under the root (default_store_root()):
 //   blobs/sha256/<2 hex>/<64 hex>      immutable blob, mode 0444, content hashes to its name
 //   keyed/<namespace>/<2 hex>/<key>    derived result: data || sha256(data) || "TDXKEY01"
+//                                      (namespaces: "segments" compressed initramfs segments,
+//                                      "layers" FileTree snapshots, pipeline/steps.hpp)
 //   locks/<name>.lock                  flock(2) lock files (e.g. the private apt state)
 //   apt/...                            private apt states (store/resolve.cpp)
 //   tmp/                               scratch space
