@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
+
+#include <archive.h>
+#include <archive_entry.h>
 
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>
 
-#include "process.hpp"
 #include "tar.hpp"
 
 namespace tdximg::store {
@@ -16,15 +19,20 @@ namespace {
 constexpr std::array<std::string_view, 6> k_scripts = {"config",  "postinst", "postrm",
                                                        "preinst", "prerm",    "triggers"};
 
+struct ArMember {
+  std::string name;
+  ByteSpan data;
+};
+
 // Checks the ar(5) structure of a .deb (deb(5): "debian-binary" first, then "control.tar[.gz|
 // .xz|.zst]", then "data.tar[...]"), every member inside the file, with checked offsets, so
-// malformed or truncated input gets a precise message before any tool sees it. Returns the
-// control member's name.
-std::string check_ar(ByteSpan deb) {
+// malformed or truncated input gets a precise message. Returns the control member.
+ArMember check_ar(ByteSpan deb) {
   const std::string what = "deb";
   ByteReader r(deb, what);
   if (as_chars(r.bytes(8, "ar magic")) != "!<arch>\n") r.error("ar magic", "not an ar archive");
   std::vector<std::string> names;
+  std::vector<ByteSpan> datas;
   while (!r.at_end()) {
     const std::uint64_t at = r.offset();
     const ByteSpan h = r.bytes(60, "ar member header");
@@ -43,7 +51,7 @@ std::string check_ar(ByteSpan deb) {
       digits = true;
     }
     if (!digits) fail(ErrorKind::input, "deb: ar member '{}' at offset 0x{:x}: no size", name, at);
-    r.skip(size, fmt::format("ar member '{}'", name));
+    datas.push_back(r.bytes(size, fmt::format("ar member '{}'", name)));
     if (size % 2 != 0 && !r.at_end()) r.skip(1, "ar padding");
     names.push_back(name);
   }
@@ -57,20 +65,43 @@ std::string check_ar(ByteSpan deb) {
     fail(ErrorKind::unsupported, "deb: control member '{}' has an unsupported compression", names[1]);
   if (names.size() < 3 || names[2].rfind("data.tar", 0) != 0)
     fail(ErrorKind::input, "deb: third ar member is not a data archive");
-  return names[1];
+  return {names[1], datas[1]};
 }
 
-// The uncompressed control.tar. Decompression is delegated to dpkg-deb (always present where apt
-// is); the tar itself is parsed by our checked reader.
+// A control archive larger than this is not a package's metadata but an attack (decompression
+// bomb); real ones are a few KiB to a few hundred KiB.
+constexpr std::size_t k_max_control_tar = 64u << 20;
+
+// The uncompressed control.tar, decompressed in-process with libarchive's read API (raw format,
+// only the filters deb(5) allows); the tar itself is then parsed by our checked reader. No host
+// tool is involved, so a .deb is read the same way on every machine.
 Bytes control_tar(ByteSpan deb) {
-  check_ar(deb);
-  TempDir tmp;
-  const fs::path p = tmp.path() / "package.deb";
-  write_file_atomic(p, deb);
-  ProcessResult res = run_process({"dpkg-deb", "--ctrl-tarfile", p.string()}, {}, {{"LC_ALL", "C"}});
-  if (res.status != 0)
-    fail(ErrorKind::input, "deb: dpkg-deb cannot read the control archive: {}", res.err);
-  return Bytes(res.out.begin(), res.out.end());
+  const ArMember m = check_ar(deb);
+  if (m.name == "control.tar") return Bytes(m.data.begin(), m.data.end());
+  std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+  if (!a) fail(ErrorKind::internal, "deb: archive_read_new failed");
+  if (m.name == "control.tar.gz") archive_read_support_filter_gzip(a.get());
+  else if (m.name == "control.tar.xz") archive_read_support_filter_xz(a.get());
+  else archive_read_support_filter_zstd(a.get());
+  archive_read_support_format_raw(a.get());
+  if (archive_read_open_memory(a.get(), m.data.data(), m.data.size()) != ARCHIVE_OK)
+    fail(ErrorKind::input, "deb: {}: {}", m.name, archive_error_string(a.get()));
+  archive_entry* e = nullptr;
+  if (archive_read_next_header(a.get(), &e) != ARCHIVE_OK)
+    fail(ErrorKind::input, "deb: {}: {}", m.name, archive_error_string(a.get()));
+  if (archive_filter_count(a.get()) < 2)
+    fail(ErrorKind::input, "deb: {}: not compressed as its name says", m.name);
+  Bytes out;
+  std::array<std::uint8_t, 65536> buf{};
+  for (;;) {
+    const la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+    if (n < 0) fail(ErrorKind::input, "deb: {}: {}", m.name, archive_error_string(a.get()));
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > k_max_control_tar)
+      fail(ErrorKind::input, "deb: {}: decompresses to more than {} bytes", m.name, k_max_control_tar);
+    out.insert(out.end(), buf.data(), buf.data() + n);
+  }
+  return out;
 }
 
 std::string member_basename(std::string name) {

@@ -1,5 +1,5 @@
 #pragma once
-// Running a helper program (apt-get, apt-cache, dpkg-deb) without a shell. Internal to store/.
+// Running a helper program (apt-get, apt-cache) without a shell. Internal to store/.
 
 #include <filesystem>
 #include <map>
