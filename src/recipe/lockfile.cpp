@@ -84,42 +84,48 @@ fs::path lock_path_for(const Recipe& recipe) {
   return recipe.file.parent_path() / (recipe.file.stem().string() + ".lock.json");
 }
 
+Input apply_lock_entry(const Input& input, const LockEntry& e, std::string_view lock_name) {
+  Input in = input;
+  const std::string& name = in.name;
+  const auto stale = [&](std::string_view field, std::string_view recipe_value,
+                         std::string_view lock_value) {
+    fail(ErrorKind::input,
+         "input \"{}\": the recipe says {} \"{}\" but {} has \"{}\" (stale lock file: run "
+         "`tdximg lock`)",
+         name, field, recipe_value, lock_name, lock_value);
+  };
+  if (e.kind != in.kind) stale("kind", input_kind_name(in.kind), input_kind_name(e.kind));
+  if (!in.sha256.empty() && in.sha256 != e.sha256)
+    fail(ErrorKind::integrity, "input \"{}\": the recipe pins sha256 {} but {} has sha256 {}",
+         name, in.sha256, lock_name, e.sha256);
+  if (in.size && e.size != 0 && *in.size != e.size)
+    fail(ErrorKind::integrity, "input \"{}\": the recipe pins size {} but {} has size {}", name,
+         *in.size, lock_name, e.size);
+  if (in.kind == InputKind::deb) {
+    if (!e.suite.empty() && e.suite != in.deb.suite) stale("suite", in.deb.suite, e.suite);
+    if (!e.arch.empty() && e.arch != in.deb.arch) stale("arch", in.deb.arch, e.arch);
+    if (!e.package.empty() && e.package != in.deb.package) {
+      // A meta-package (linux-image-amd64) resolved to its concrete dependency.
+      in.deb.package = e.package;
+      in.deb.version = e.version;
+    } else if (in.deb.version.empty()) {
+      in.deb.version = e.version;
+    } else if (in.deb.version != e.version) {
+      stale("version", in.deb.version, e.version);
+    }
+  }
+  if (in.kind == InputKind::url && !e.url.empty() && e.url != in.url) stale("url", in.url, e.url);
+  if (in.sha256.empty()) in.sha256 = e.sha256;
+  if (!in.size && e.size != 0) in.size = e.size;
+  return in;
+}
+
 void apply_lock(Recipe& recipe, const LockFile& lock) {
   const std::string lock_name = lock_path_for(recipe).filename().string();
   for (auto& [name, in] : recipe.inputs) {
     const auto it = lock.entries.find(name);
     if (it == lock.entries.end()) continue;
-    const LockEntry& e = it->second;
-    const auto stale = [&](std::string_view field, std::string_view recipe_value,
-                           std::string_view lock_value) {
-      fail(ErrorKind::input,
-           "input \"{}\": the recipe says {} \"{}\" but {} has \"{}\" (stale lock file: run "
-           "`tdximg lock`)",
-           name, field, recipe_value, lock_name, lock_value);
-    };
-    if (e.kind != in.kind) stale("kind", input_kind_name(in.kind), input_kind_name(e.kind));
-    if (!in.sha256.empty() && in.sha256 != e.sha256)
-      fail(ErrorKind::integrity, "input \"{}\": the recipe pins sha256 {} but {} has sha256 {}",
-           name, in.sha256, lock_name, e.sha256);
-    if (in.size && e.size != 0 && *in.size != e.size)
-      fail(ErrorKind::integrity, "input \"{}\": the recipe pins size {} but {} has size {}", name,
-           *in.size, lock_name, e.size);
-    if (in.kind == InputKind::deb) {
-      if (!e.suite.empty() && e.suite != in.deb.suite) stale("suite", in.deb.suite, e.suite);
-      if (!e.arch.empty() && e.arch != in.deb.arch) stale("arch", in.deb.arch, e.arch);
-      if (!e.package.empty() && e.package != in.deb.package) {
-        // A meta-package (linux-image-amd64) resolved to its concrete dependency.
-        in.deb.package = e.package;
-        in.deb.version = e.version;
-      } else if (in.deb.version.empty()) {
-        in.deb.version = e.version;
-      } else if (in.deb.version != e.version) {
-        stale("version", in.deb.version, e.version);
-      }
-    }
-    if (in.kind == InputKind::url && !e.url.empty() && e.url != in.url) stale("url", in.url, e.url);
-    if (in.sha256.empty()) in.sha256 = e.sha256;
-    if (!in.size && e.size != 0) in.size = e.size;
+    in = apply_lock_entry(in, it->second, lock_name);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include <tdximg/recipe/lockfile.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/error.hpp>
 #include <tdximg/util/file.hpp>
@@ -115,7 +116,7 @@ LockResult lock_inputs_detailed(const recipe::Recipe& recipe, Store& store,
       note.requested = "url " + input.url;
       entry.url = input.url;
       if (prev != nullptr || !input.sha256.empty()) {
-        recipe::Input pinned = prev != nullptr ? apply_lock(input, *prev) : input;
+        recipe::Input pinned = prev != nullptr ? recipe::apply_lock_entry(input, *prev, "the previous lock file") : input;
         data = resolve_input(pinned, store, options.offline).data;
         note.from_previous = prev != nullptr;
       } else {
@@ -134,7 +135,7 @@ LockResult lock_inputs_detailed(const recipe::Recipe& recipe, Store& store,
       entry.suite = input.deb.suite;
       entry.arch = input.deb.arch;
       if (prev != nullptr) {
-        data = resolve_input(apply_lock(input, *prev), store, options.offline).data;
+        data = resolve_input(recipe::apply_lock_entry(input, *prev, "the previous lock file"), store, options.offline).data;
         entry.package = prev->package;
         entry.version = prev->version;
         entry.filename = prev->filename;

@@ -51,27 +51,6 @@ ResolvedInput make(const recipe::Input& in, Bytes data, std::string description)
 
 } // namespace
 
-recipe::Input apply_lock(const recipe::Input& input, const recipe::LockEntry& entry) {
-  if (entry.kind != input.kind)
-    fail(ErrorKind::input, "input '{}': the lock file entry is of another kind; run tdximg lock",
-         input.name);
-  recipe::Input out = input;
-  if (!input.sha256.empty() && input.sha256 != entry.sha256)
-    fail(ErrorKind::integrity, "input '{}': sha256 mismatch: expected {} (recipe), got {} (lock file)",
-         input.name, input.sha256, entry.sha256);
-  out.sha256 = entry.sha256;
-  out.size = entry.size;
-  if (input.kind == recipe::InputKind::deb) {
-    out.deb.package = entry.package;
-    out.deb.version = entry.version;
-    if (!entry.suite.empty()) out.deb.suite = entry.suite;
-    if (!entry.arch.empty()) out.deb.arch = entry.arch;
-  } else if (input.kind == recipe::InputKind::url && out.url.empty()) {
-    out.url = entry.url;
-  }
-  return out;
-}
-
 ResolvedInput resolve_input(const recipe::Input& input, Store& store, Offline offline) {
   if (input.sha256.empty())
     fail(ErrorKind::input, "input '{}' ({}) has no sha256 pin; run `tdximg lock`", input.name,

@@ -31,6 +31,10 @@ fs::path lock_path_for(const Recipe& recipe);
 // kind, suite, arch, version or url disagree with the recipe (stale lock: re-run `lock`).
 void apply_lock(Recipe& recipe, const LockFile& lock);
 
+// One input with the pins of its lock entry, by the rules of apply_lock(); `lock_name` names
+// the lock file in messages. The store's `lock` uses it to reuse a previous lock's entries.
+Input apply_lock_entry(const Input& input, const LockEntry& entry, std::string_view lock_name);
+
 // Names of inputs without a sha256 pin (sorted). Never throws.
 std::vector<std::string> unpinned_inputs(const Recipe& recipe);
 

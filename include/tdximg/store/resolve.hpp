@@ -50,9 +50,6 @@ struct ResolvedInput {
 // when there is no pin, ErrorKind::io for local errors.
 ResolvedInput resolve_input(const recipe::Input& input, Store& store, Offline offline);
 
-// `input` with the pins of its lock entry (sha256, size; deb: package, version, suite, arch;
-// url: url if empty). Throws ErrorKind::input if the entry's kind differs from the input's.
-recipe::Input apply_lock(const recipe::Input& input, const recipe::LockEntry& entry);
 
 // The canonical tree archive of directory `dir` (see above). Throws ErrorKind::input for
 // special files or non-directories, ErrorKind::io for read errors.

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <tdximg/recipe/lockfile.hpp>
 #include <tdximg/store/lock.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/error.hpp>
@@ -88,7 +89,7 @@ TEST_CASE("lock resolves busybox-static in bookworm and systemd-boot-efi in trix
   CHECK(again.lock.entries.at("busybox").version == bb.version);
 
   // The pinned input now resolves offline from the store.
-  const recipe::Input pinned = apply_lock(r.inputs["busybox"], bb);
+  const recipe::Input pinned = recipe::apply_lock_entry(r.inputs["busybox"], bb, "test.lock.json");
   CHECK(resolve_input(pinned, s, Offline::yes).data == *blob);
 }
 

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <tdximg/recipe/lockfile.hpp>
 #include <tdximg/store/resolve.hpp>
 #include <tdximg/util/digest.hpp>
 #include <tdximg/util/error.hpp>
@@ -159,7 +160,7 @@ TEST_CASE("a path input directory resolves to its canonical tree archive", "[sto
   CHECK_THAT(r.description, Catch::Contains("tree archive"));
 }
 
-TEST_CASE("apply_lock fills the pins and refuses a lock entry that contradicts the recipe", "[store]") {
+TEST_CASE("apply_lock_entry fills the pins and refuses a lock entry that contradicts the recipe", "[store]") {
   recipe::Input in;
   in.name = "kernel";
   in.kind = recipe::InputKind::deb;
@@ -173,16 +174,16 @@ TEST_CASE("apply_lock fills the pins and refuses a lock entry that contradicts t
   e.version = "6.1.158-1";
   e.suite = "bookworm";
   e.arch = "amd64";
-  const recipe::Input out = apply_lock(in, e);
+  const recipe::Input out = recipe::apply_lock_entry(in, e, "test.lock.json");
   CHECK(out.sha256 == k_hello);
   CHECK(out.size == std::optional<std::uint64_t>(6));
   CHECK(out.deb.package == "linux-image-6.1.0-41-amd64");
   CHECK(out.deb.version == "6.1.158-1");
   in.sha256 = k_zero;
-  error_of([&] { apply_lock(in, e); }, ErrorKind::integrity);
+  error_of([&] { recipe::apply_lock_entry(in, e, "test.lock.json"); }, ErrorKind::integrity);
   e.kind = recipe::InputKind::url;
   in.sha256.clear();
-  error_of([&] { apply_lock(in, e); }, ErrorKind::input);
+  error_of([&] { recipe::apply_lock_entry(in, e, "test.lock.json"); }, ErrorKind::input);
 }
 
 TEST_CASE("the mirror URIs come from the host's apt sources, deb822 and one-line", "[store]") {
