@@ -1,5 +1,6 @@
 // `tdximg verify`: compare a boot's event log (and optionally the quoted register values)
 // with the predicted event lists in measurements.json. Only digests are trusted.
+#include <algorithm>
 #include <functional>
 #include <sstream>
 
@@ -17,11 +18,14 @@ namespace {
 
 // Accepts "<index>:<bank>=<hex>" (e.g. "9:sha256=ab..") and the probe's console form
 // "PCR <bank> <index> <hex>", one per line or separated by commas/whitespace.
-verify::QuotedValues parse_quoted(const std::string& text) {
-  verify::QuotedValues q;
+// Calls `fn(lineno, tokens, line)` for every non-blank line of `text`, split on whitespace
+// (and on `separator`, if given, as another line break: "--pcrs 4:sha256=..,9:sha256=..").
+void for_each_line(const std::string& text, char separator,
+                   const std::function<void(int, const std::vector<std::string>&, const std::string&)>& fn) {
   std::string normalized = text;
-  for (char& c : normalized)
-    if (c == ',') c = '\n';
+  if (separator != 0)
+    for (char& c : normalized)
+      if (c == separator) c = '\n';
   std::istringstream lines(normalized);
   std::string line;
   int lineno = 0;
@@ -30,21 +34,30 @@ verify::QuotedValues parse_quoted(const std::string& text) {
     std::istringstream ws(line);
     std::vector<std::string> tok;
     for (std::string t; ws >> t;) tok.push_back(t);
-    if (tok.empty()) continue;
+    if (!tok.empty()) fn(lineno, tok, line);
+  }
+}
+
+// A register index of at most 2 decimal digits (PCRs are 0..23).
+std::uint32_t parse_index(const std::string& s, int lineno, const std::string& line) {
+  if (s.empty() || s.size() > 2 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    fail(ErrorKind::usage, "--pcrs line {}: bad register index '{}' in '{}'", lineno, s, line);
+  return static_cast<std::uint32_t>(std::stoul(s));
+}
+
+verify::QuotedValues parse_quoted(const std::string& text) {
+  verify::QuotedValues q;
+  for_each_line(text, ',', [&](int lineno, const std::vector<std::string>& tok, const std::string& line) {
     std::uint32_t index = 0;
     std::string bank, hex;
     if (tok.size() == 4 && (tok[0] == "PCR" || tok[0] == "RTMR")) {
       bank = tok[1];
-      index = static_cast<std::uint32_t>(std::stoul(tok[2]));
+      index = parse_index(tok[2], lineno, line);
       hex = tok[3];
     } else if (tok.size() == 1 && tok[0].find(':') != std::string::npos && tok[0].find('=') != std::string::npos) {
       const auto colon = tok[0].find(':'), eq = tok[0].find('=');
       if (eq < colon) fail(ErrorKind::usage, "--pcrs line {}: expected <index>:<bank>=<hex>, got '{}'", lineno, line);
-      try {
-        index = static_cast<std::uint32_t>(std::stoul(tok[0].substr(0, colon)));
-      } catch (const std::exception&) {
-        fail(ErrorKind::usage, "--pcrs line {}: bad register index in '{}'", lineno, line);
-      }
+      index = parse_index(tok[0].substr(0, colon), lineno, line);
       bank = tok[0].substr(colon + 1, eq - colon - 1);
       hex = tok[0].substr(eq + 1);
     } else {
@@ -56,7 +69,7 @@ verify::QuotedValues parse_quoted(const std::string& text) {
       fail(ErrorKind::usage, "--pcrs line {}: {} value has {} bytes, expected {}", lineno, bank, v.size(), digest_size(alg));
     }
     q[index][alg] = std::move(v);
-  }
+  });
   return q;
 }
 
@@ -107,15 +120,7 @@ nlohmann::json choose_and_verify(const nlohmann::json& configs, const std::strin
 // RTMR values: "RTMR <n> <hex>", "rtmr<n>=<hex>" or "<n>:sha384=<hex>" lines (n = 0..3).
 verify::QuotedRtmrs parse_quoted_rtmrs(const std::string& text) {
   verify::QuotedRtmrs q;
-  std::istringstream lines(text);
-  std::string line;
-  int lineno = 0;
-  while (std::getline(lines, line)) {
-    ++lineno;
-    std::istringstream ws(line);
-    std::vector<std::string> tok;
-    for (std::string t; ws >> t;) tok.push_back(t);
-    if (tok.empty()) continue;
+  for_each_line(text, 0, [&](int lineno, const std::vector<std::string>& tok, const std::string& line) {
     std::string idx, hex;
     if (tok.size() == 3 && tok[0] == "RTMR") {
       idx = tok[1];
@@ -135,7 +140,7 @@ verify::QuotedRtmrs parse_quoted_rtmrs(const std::string& text) {
     Sha384 s{};
     std::copy(v.begin(), v.end(), s.begin());
     q[static_cast<std::size_t>(idx[0] - '0')] = s;
-  }
+  });
   return q;
 }
 

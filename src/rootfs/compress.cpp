@@ -346,20 +346,6 @@ std::string_view detect_unsupported_compression(ByteSpan data) {
   return {};
 }
 
-std::string_view compression_name(Compression method) {
-  switch (method) {
-  case Compression::none:
-    return "none";
-  case Compression::gzip:
-    return "gzip";
-  case Compression::zstd:
-    return "zstd";
-  case Compression::xz:
-    return "xz";
-  }
-  return "unknown";
-}
-
 std::string compression_library_versions() {
   return fmt::format("zlib {}, zstd {}, liblzma {}", zlibVersion(), ZSTD_versionString(),
                      lzma_version_string());

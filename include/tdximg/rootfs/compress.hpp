@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tdximg/recipe/parser.hpp>
 #include <tdximg/recipe/recipe.hpp>
 #include <tdximg/util/bytes.hpp>
 
@@ -43,8 +44,8 @@ std::optional<Compression> detect_compression(ByteSpan data);
 // recognised by magic; empty if none. Never throws.
 std::string_view detect_unsupported_compression(ByteSpan data);
 
-// "gzip", "zstd", "xz", "none". Never throws.
-std::string_view compression_name(Compression method);
+// "gzip", "zstd", "xz", "none" (the recipe's names). Never throws.
+using recipe::compression_name;
 
 // Runtime library versions, e.g. "zlib 1.2.13, zstd 1.5.4, liblzma 5.4.1". Never throws.
 std::string compression_library_versions();
