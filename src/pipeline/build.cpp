@@ -251,6 +251,7 @@ nlohmann::json build(const BuildOptions& o) {
     const std::string base = slash == std::string::npos ? kernel_path : kernel_path.substr(slash + 1);
     if (base.rfind("vmlinuz-", 0) == 0) parts.uname = base.substr(8);
     parts.sbat = r.uki.sbat;
+    parts.order = r.uki.section_order == "ukify-257" ? uki::SectionOrder::ukify_257 : uki::SectionOrder::linux_last;
     if (r.uki.splash) parts.splash = extract_ref(*r.uki.splash, inputs);
     if (r.uki.dtb) parts.dtb = extract_ref(*r.uki.dtb, inputs);
     const Bytes uki_bytes = uki::pack_uki(stub, parts);

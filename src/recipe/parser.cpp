@@ -30,6 +30,7 @@ constexpr std::string_view k_op_kinds[] = {"extract",  "file",    "dir",      "s
                                            "remove",   "chmod",   "chown",    "modules"};
 constexpr std::string_view k_outputs[] = {"initramfs", "uki", "raw", "vhd", "gcp"};
 constexpr std::string_view k_platforms[] = {"qemu", "azure", "tdx"};
+constexpr std::string_view k_section_orders[] = {"linux-last", "ukify-257"};
 constexpr std::string_view k_vmms[] = {"qemu", "qemu-8-two-pass"};
 constexpr std::string_view k_tdx_registers[] = {"mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"};
 
@@ -516,7 +517,9 @@ private:
   }
 
   void parse_uki(const json& v, FileRecipe& out) {
-    const Obj o(m_w, v, "/uki", {"splash", "dtb", "sbat"});
+    const Obj o(m_w, v, "/uki", {"splash", "dtb", "sbat", "section_order"});
+    if (o.has("section_order"))
+      out.r.uki.section_order = read_enum(m_w, o.at("section_order"), o.ptr("section_order"), k_section_orders);
     if (o.has("splash")) out.r.uki.splash = file_ref(o.at("splash"), o.ptr("splash"));
     if (o.has("dtb")) out.r.uki.dtb = file_ref(o.at("dtb"), o.ptr("dtb"));
     if (o.has("sbat")) out.r.uki.sbat = read_string(m_w, o.at("sbat"), o.ptr("sbat"), false);
@@ -705,6 +708,7 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
     acc.uki.splash = c.uki.splash, origins["/uki/splash"] = from("/uki/splash");
   if (has("uki/dtb")) acc.uki.dtb = c.uki.dtb, origins["/uki/dtb"] = from("/uki/dtb");
   if (has("uki/sbat")) acc.uki.sbat = c.uki.sbat;
+  if (has("uki/section_order")) acc.uki.section_order = c.uki.section_order;
   if (has("outputs")) acc.outputs = c.outputs;
   MeasureSpec& m = acc.measure;
   if (has("measure/platforms")) m.platforms = c.measure.platforms;
@@ -999,6 +1003,7 @@ std::string canonical_json(const Recipe& r) {
   if (r.uki.splash) j["uki"]["splash"] = ref_json(*r.uki.splash);
   if (r.uki.dtb) j["uki"]["dtb"] = ref_json(*r.uki.dtb);
   if (r.uki.sbat) j["uki"]["sbat"] = *r.uki.sbat;
+  j["uki"]["section_order"] = r.uki.section_order;
   j["outputs"] = r.outputs;
   json m{{"platforms", r.measure.platforms}, {"vmm", r.measure.vmm}, {"vms", json::array()}};
   m["secure_boot"] = json::array();

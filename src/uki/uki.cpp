@@ -127,9 +127,12 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
   if (parts.linux.empty()) fail(ErrorKind::input, "uki: .linux payload is empty");
   const PeFile kernel(parts.linux, "linux");
 
-  // Payloads in the order of Debian's ukify 257.13 (make_uki(): .osrel .cmdline .dtb .uname
-  // .splash .pcrpkey .linux .initrd; .sbat is added last). Upstream main later moved .linux
-  // after .initrd/.ucode; the order only changes file layout (and so Authenticode), never PCR 11.
+  // Payloads: .osrel .cmdline .dtb .uname .splash .pcrpkey .initrd, then an appended .sbat,
+  // and .linux LAST by default (upstream ukify later moved .linux after .initrd/.ucode);
+  // SectionOrder::ukify_257 keeps Debian's ukify 257.13 order (.linux before .initrd). With .linux last nothing lies above the
+  // kernel in the UKI's address space, so a stub that runs the kernel in place can give it
+  // room beyond its file size. The order changes the file layout and so the Authenticode
+  // digest (PCR 4), never PCR 11: the stub measures sections by name, in its own fixed order.
   struct Payload {
     std::string name;
     ByteSpan data;
@@ -147,13 +150,16 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
   add_text(".uname", parts.uname);
   add_bin(".splash", parts.splash);
   add_bin(".pcrpkey", parts.pcrpkey);
-  payloads.push_back({".linux", parts.linux});
+  const bool linux_last = parts.order == SectionOrder::linux_last;
+  if (!linux_last) payloads.push_back({".linux", parts.linux});
   add_bin(".initrd", parts.initrd);
   for (const Payload& p : payloads) {
     if (p.data.empty()) {
       fail(ErrorKind::input, "uki: section {} is empty (the stub would ignore it)", p.name);
     }
   }
+  for (std::string_view name : {std::string_view(".linux")})
+    if (stub.section(name)) fail(ErrorKind::unsupported, "stub: already has a {} section", name);
   for (const Payload& p : payloads) {
     if (stub.section(p.name)) {
       fail(ErrorKind::unsupported, "stub: already has a {} section", p.name);
@@ -291,14 +297,11 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
     init_data += data.size();
     secs.push_back(o);
   };
-  for (const Payload& p : payloads) {
-    append(p.name, p.data,
-           p.name == ".linux" ? (pe::k_scn_cnt_code | pe::k_scn_mem_read)
-                              : (pe::k_scn_cnt_initialized_data | pe::k_scn_mem_read));
-  }
-  if (sbat_appended) {
-    append(".sbat", sbat_bytes, pe::k_scn_cnt_initialized_data | pe::k_scn_mem_read);
-  }
+  const std::uint32_t data_chars = pe::k_scn_cnt_initialized_data | pe::k_scn_mem_read;
+  const std::uint32_t code_chars = pe::k_scn_cnt_code | pe::k_scn_mem_read;
+  for (const Payload& p : payloads) append(p.name, p.data, p.name == ".linux" ? code_chars : data_chars);
+  if (sbat_appended) append(".sbat", sbat_bytes, data_chars);
+  if (linux_last) append(".linux", parts.linux, code_chars);
 
   // Header room: every header must end inside SizeOfHeaders and before the first raw data
   // (systemd#28593 "Not enough header space").

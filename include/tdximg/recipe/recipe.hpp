@@ -153,6 +153,7 @@ struct UkiSpec {
   std::optional<FileRef> splash;
   std::optional<FileRef> dtb;
   std::optional<std::string> sbat;   // extra SBAT lines merged with the stub's
+  std::string section_order = "linux-last"; // or "ukify-257" (uki.hpp SectionOrder)
 };
 
 struct VmShape {

@@ -1,10 +1,13 @@
 #pragma once
 // Unified kernel images (systemd-stub + payload sections), packed the way systemd's ukify
 // (pefile-based, v253+) packs them, and read back for `inspect`/`measure`.
-// Packing: sections are appended after the stub's last section in ukify's order
-//   .osrel .cmdline .dtb .uname .splash .pcrpkey .linux .initrd   (Debian ukify 257.13's order)
-// then the stub's own .sbat is replaced in place by the merged SBAT (stub lines + kernel lines
-// + recipe lines, one "sbat,1,..." header first, "\n\0" at the end; ukify merge_sbat()).
+// Packing: sections are appended after the stub's last section, in one of two orders:
+//   linux_last (default):  .osrel .cmdline .dtb .uname .splash .pcrpkey .initrd [.sbat] .linux
+//   ukify_257:             .osrel .cmdline .dtb .uname .splash .pcrpkey .linux .initrd [.sbat]
+//                          (Debian ukify 257.13's order: byte-identical to its output)
+// The stub's own .sbat is replaced in place by the merged SBAT (stub lines + kernel lines
+// + recipe lines, one "sbat,1,..." header first, "\n\0" at the end; ukify merge_sbat()) when
+// it fits, else appended ([.sbat]).
 // VirtualAddress at SectionAlignment after the previous section, PointerToRawData at
 // FileAlignment, VirtualSize = exact payload length, SizeOfRawData = length rounded up to
 // FileAlignment. CheckSum = 0 (as ukify; it is excluded from Authenticode), TimeDateStamp and
@@ -21,7 +24,10 @@ namespace tdximg::uki {
 
 // Payloads of a UKI. Absent (nullopt) sections are not added; an empty payload is an error
 // (the stub treats a size-0 section as absent, so it would be silently dropped at boot).
+enum class SectionOrder { linux_last, ukify_257 };
+
 struct UkiParts {
+  SectionOrder order = SectionOrder::linux_last;
   Bytes linux;                        // the kernel (EFI-stub PE, usually a signed vmlinuz)
   std::optional<Bytes> initrd;        // .initrd
   std::optional<std::string> cmdline; // .cmdline, stored byte for byte (no NUL added)

@@ -6,6 +6,10 @@
 #include <tdximg/pe/pe_file.hpp>
 #include <tdximg/uki/uki.hpp>
 #include <tdximg/util/error.hpp>
+#include <tdximg/util/file.hpp>
+
+#include <cstdio>
+#include <cstdlib>
 
 using namespace tdximg;
 using pe_test::hex;
@@ -24,6 +28,33 @@ uki::UkiParts test_parts() {
     initrd[i] = static_cast<std::uint8_t>(i * 7 % 251);
   p.initrd = initrd;
   return p;
+}
+
+// The same parts in Debian ukify 257.13's section order (the golden values were made with it).
+uki::UkiParts ukify_parts() {
+  uki::UkiParts p = test_parts();
+  p.order = uki::SectionOrder::ukify_257;
+  return p;
+}
+
+// `pesign -h -i FILE` (an independent Authenticode implementation), or "" if pesign is missing.
+std::string pesign_hash(const Bytes& pe) {
+  if (std::system("command -v pesign >/dev/null 2>&1") != 0) return "";
+  TempDir dir;
+  const auto path = dir.path() / "x.efi";
+  write_file_atomic(path, pe);
+  const std::string cmd = "pesign -h -i '" + path.string() + "' 2>/dev/null";
+  std::FILE* f = ::popen(cmd.c_str(), "r");
+  REQUIRE(f);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, f)) out += buf;
+  ::pclose(f);
+  // "hash: <hex>" (pesign 0.112) or "<path> <hex>"
+  const auto sp = out.find_last_of(' ');
+  std::string h = sp == std::string::npos ? out : out.substr(sp + 1);
+  while (!h.empty() && (h.back() == '\n' || h.back() == '\r')) h.pop_back();
+  return h;
 }
 
 std::string long_sbat() {
@@ -81,7 +112,7 @@ TEST_CASE("pack_uki output is byte-identical to Debian's ukify 257.13 for the sy
           "[uki]") {
   // ukify build --stub stub.efi --linux plain.efi --initrd initrd1000 --cmdline @cmdline
   //   --os-release @osrel --uname 6.1.0-56-amd64 (PROVENANCE.md): sha256 of its output.
-  const Bytes out = uki::pack_uki(pe_test::data_file("pe/stub.efi"), test_parts());
+  const Bytes out = uki::pack_uki(pe_test::data_file("pe/stub.efi"), ukify_parts());
   CHECK(sha256_hex(out) == "23c89e843551f27195e3ecd5f7e43a3b61d1c8561b24ad7b99abec9c0fc697a7");
   CHECK(out.size() == 6656);
   check_layout(out);
@@ -92,8 +123,8 @@ TEST_CASE("pack_uki output is byte-identical to Debian's ukify 257.13 for the sy
 
 TEST_CASE("pack_uki is deterministic and keeps the stub's sections and TimeDateStamp", "[uki]") {
   const Bytes stub_bytes = pe_test::data_file("pe/stub.efi");
-  const Bytes a = uki::pack_uki(stub_bytes, test_parts());
-  CHECK(a == uki::pack_uki(stub_bytes, test_parts()));
+  const Bytes a = uki::pack_uki(stub_bytes, ukify_parts());
+  CHECK(a == uki::pack_uki(stub_bytes, ukify_parts()));
   const pe::PeFile stub(stub_bytes, "stub"), f(a, "uki");
   CHECK(f.coff().TimeDateStamp == stub.coff().TimeDateStamp);
   for (const char* n : {".text", ".sdmagic"}) {
@@ -141,7 +172,7 @@ TEST_CASE("merge_sbat follows ukify: one header line, stub then kernel then extr
 
 TEST_CASE("pack_uki moves .sbat to the end when the merged SBAT would overlap the next section",
           "[uki]") {
-  uki::UkiParts p = test_parts();
+  uki::UkiParts p = ukify_parts();
   p.sbat = long_sbat(); // 0x244 bytes merged: more than the stub's .sbat SizeOfRawData 0x200
   const Bytes out = uki::pack_uki(pe_test::data_file("pe/stub.efi"), p);
   check_layout(out);
@@ -167,7 +198,7 @@ TEST_CASE("pack_uki on Debian's 252 stub keeps every other stub section and yiel
     WARN("Debian 12 systemd-boot-efi 252.39-1~deb12u2 not installed; skipped");
     return;
   }
-  const Bytes out = uki::pack_uki(*stub_bytes, test_parts());
+  const Bytes out = uki::pack_uki(*stub_bytes, ukify_parts());
   check_layout(out, 7);
   const pe::PeFile stub(*stub_bytes, "stub"), f(out, "uki");
   // ukify 257.13 swaps the 0x134-byte merged SBAT into .sbat at 0x19000 although .sdmagic
@@ -192,8 +223,42 @@ TEST_CASE("pack_uki on Debian's 252 stub keeps every other stub section and yiel
   CHECK(info.stub_major == 252u);
 }
 
+TEST_CASE("by default .linux is the last section, after .initrd and an appended .sbat", "[uki]") {
+  for (bool long_sbat_text : {false, true}) {
+    INFO("appended .sbat: " << long_sbat_text);
+    uki::UkiParts p = test_parts();
+    if (long_sbat_text) p.sbat = long_sbat();
+    const Bytes out = uki::pack_uki(pe_test::data_file("pe/stub.efi"), p);
+    check_layout(out);
+    const pe::PeFile f(out, "uki");
+    std::vector<std::string> names;
+    for (const auto& s : f.sections()) names.push_back(s.name);
+    const std::vector<std::string> want =
+        long_sbat_text ? std::vector<std::string>{".text", ".sdmagic", ".osrel", ".cmdline", ".uname", ".initrd", ".sbat", ".linux"}
+                       : std::vector<std::string>{".text", ".sbat", ".sdmagic", ".osrel", ".cmdline", ".uname", ".initrd", ".linux"};
+    CHECK(names == want);
+    CHECK(f.sections().back().VirtualSize == test_parts().linux.size()); // exact payload length
+    CHECK(f.section(".linux")->Characteristics == (pe::k_scn_cnt_code | pe::k_scn_mem_read));
+    // Same section contents as ukify's order: only the layout differs.
+    uki::UkiParts q = p;
+    q.order = uki::SectionOrder::ukify_257;
+    const Bytes other = uki::pack_uki(pe_test::data_file("pe/stub.efi"), q);
+    const pe::PeFile g(other, "ukify order");
+    for (const auto& s : f.sections()) {
+      INFO(s.name);
+      REQUIRE(g.section(s.name));
+      CHECK(f.section_memory(s) == g.section_memory(*g.section(s.name)));
+    }
+    CHECK(out != other);
+    // Authenticode as an independent implementation computes it on this file.
+    const std::string ph = pesign_hash(out);
+    if (ph.empty()) WARN("pesign not installed: Authenticode not cross-checked");
+    else CHECK(ph == hex(pe::authenticode(out, HashAlg::sha256)));
+  }
+}
+
 TEST_CASE("read_uki reports the stub version, sections, texts, kernel and Authenticode", "[uki]") {
-  const Bytes out = uki::pack_uki(pe_test::data_file("pe/stub.efi"), test_parts());
+  const Bytes out = uki::pack_uki(pe_test::data_file("pe/stub.efi"), ukify_parts());
   const uki::UkiInfo info = uki::read_uki(out, "uki.efi");
   CHECK(info.stub_version == "999.1-test");
   CHECK(info.stub_major == 999u);
