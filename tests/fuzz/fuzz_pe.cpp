@@ -1,7 +1,8 @@
 // libFuzzer target for the PE reader, Authenticode and read_uki. Every input must either parse
 // or throw tdximg::Error; anything else (a crash, a sanitizer report, another exception type)
-// is a bug. Build (not part of the default CMake build):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
+// is a bug. ctest replays the corpus with a mutation sweep (replay_main.cpp, unit.fuzz_pe_corpus).
+// libFuzzer build (clang only, not part of the CMake build):
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude  (continued:)
 //     tests/fuzz/fuzz_pe.cpp src/pe/*.cpp src/uki/*.cpp src/util/*.cpp -lfmt -lcrypto -o fuzz_pe
 //   ./fuzz_pe -max_total_time=60 tests/fuzz/corpus/pe
 // Corpus seeds: copies of the synthetic PE files in tests/data/pe (PROVENANCE.md there) and
