@@ -154,9 +154,10 @@ nlohmann::json output_entry(ByteSpan data) {
 
 nlohmann::json build(const BuildOptions& o) {
   const auto& progress = o.common.progress;
+  const auto t0 = std::chrono::steady_clock::now();
   auto step = [&](const std::string& what) {
     if (progress) progress(what);
-    spdlog::debug("{}", what);
+    spdlog::debug("{:7.2f}s {}", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), what);
   };
 
   // 1. Read the recipe and its lock file; every input must be pinned.
@@ -166,8 +167,10 @@ nlohmann::json build(const BuildOptions& o) {
 
   // 2. Resolve and verify every input before anything is written.
   store::Store st = open_store(o.common.cache_dir);
+  step("inputs");
   auto inputs = resolve_inputs(r, st, o.common.offline, progress);
   maybe_fail(o, "inputs");
+  step("layers");
 
   // 3. Apply the layers to an in-memory file tree (maintainer scripts never run); unchanged
   //    layers come from the store's layer cache.
@@ -234,8 +237,8 @@ nlohmann::json build(const BuildOptions& o) {
     if (!r.kernel || !r.stub) fail(ErrorKind::input, "{}: outputs need a UKI, so the recipe needs \"kernel\" and \"stub\"", r.file.string());
     uki::UkiParts parts;
     std::string kernel_path;
-    parts.linux = extract_ref(*r.kernel, inputs, &kernel_path);
-    const Bytes stub = extract_ref(*r.stub, inputs);
+    parts.linux = extract_ref(*r.kernel, inputs, &kernel_path, &st);
+    const Bytes stub = extract_ref(*r.stub, inputs, nullptr, &st);
     parts.initrd = initramfs.bytes;
     if (!r.cmdline.empty()) parts.cmdline = r.cmdline;
     if (r.os_release_file) {
@@ -288,7 +291,17 @@ nlohmann::json build(const BuildOptions& o) {
       }
       if (wants(r, "gcp")) {
         step("gcp");
-        const Bytes tgz = disk::make_gcp_tar_gz(raw, sde);
+        // A pure function of the disk bytes and SOURCE_DATE_EPOCH: cached (gzip -9 of a
+        // sparse-ish disk is the slowest step of a warm build).
+        Bytes tgz;
+        const std::string gkey = sha256_hex(as_bytes(fmt::format(
+            "tdximg gcp v1\n{}\n{}\n{}\n", sha256_hex(raw), sde, tool_identity())));
+        if (auto hit = st.get_keyed("gcp", gkey)) {
+          tgz = std::move(*hit);
+        } else {
+          tgz = disk::make_gcp_tar_gz(raw, sde);
+          st.put_keyed("gcp", gkey, tgz);
+        }
         const std::string name = r.name + ".tar.gz";
         staging.add(name, tgz);
         outputs[name] = output_entry(tgz);
@@ -339,6 +352,7 @@ nlohmann::json build(const BuildOptions& o) {
   //     (SPDX 2.3: every input with version, sha256, license) and provenance.json (in-toto v1 +
   //     SLSA v1: subjects = every output so far). Both deterministic; both listed in the manifest.
   {
+    step("sbom and provenance");
     SupplyChainInfo sc;
     sc.recipe_name = r.name;
     sc.recipe_sha256 = recipe::recipe_digest(r);
@@ -355,6 +369,7 @@ nlohmann::json build(const BuildOptions& o) {
   }
 
   // 8. The manifest: what went in and what came out, written last.
+  step("manifest and publish");
   nlohmann::json manifest;
   manifest["tool"] = {{"name", "tdximg"}, {"version", TDXIMG_VERSION}};
   manifest["output_format"] = recipe::k_output_format;

@@ -60,8 +60,24 @@ resolve_inputs(const recipe::Recipe& recipe, store::Store& store, bool offline,
   return out;
 }
 
+// sha256 of the running executable: part of every layer cache key, so trees built by one
+// tdximg are never reused by another whose layer semantics might differ. Falls back to the
+// version string if the executable cannot be read.
+const std::string& tool_identity() {
+  static const std::string id = [] {
+    try {
+      return sha256_hex(read_file("/proc/self/exe"));
+    } catch (const std::exception& e) {
+      spdlog::debug("layer cache: cannot hash /proc/self/exe ({}); keying by version only",
+                    e.what());
+      return std::string("version ") + TDXIMG_VERSION;
+    }
+  }();
+  return id;
+}
+
 Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store::ResolvedInput>& inputs,
-                  std::string* matched_path) {
+                  std::string* matched_path, store::Store* cache) {
   auto it = inputs.find(ref.from);
   if (it == inputs.end()) fail(ErrorKind::input, "no input named '{}'", ref.from);
   const Bytes& data = it->second.data;
@@ -71,6 +87,41 @@ Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store:
   }
   std::string pattern = ref.path;
   while (!pattern.empty() && pattern.front() == '/') pattern.erase(0, 1);
+  // A member is a pure function of (input bytes, pattern, this tdximg): cache it, so a warm
+  // build does not decompress a 70 MB kernel package to find vmlinuz again.
+  std::string key;
+  if (cache != nullptr) {
+    Hasher h(HashAlg::sha256);
+    h.update(fmt::format("tdximg member v1\n{}\n{}\n{}\n", it->second.sha256, tool_identity(), pattern));
+    key = to_hex(h.finish());
+    if (auto hit = cache->get_keyed("members", key)) {
+      try {
+        ByteReader r(*hit, "member cache entry");
+        const std::uint32_t n = r.u32le("path length");
+        const ByteSpan p = r.bytes(n, "path");
+        const ByteSpan b = r.bytes(r.remaining(), "content");
+        if (matched_path != nullptr) matched_path->assign(reinterpret_cast<const char*>(p.data()), p.size());
+        return Bytes(b.begin(), b.end());
+      } catch (const Error& e) {
+        spdlog::warn("input '{}': ignoring a damaged member cache entry ({})", ref.from, e.what());
+      }
+    }
+  }
+  std::string path;
+  Bytes content = extract_member(ref, data, pattern, path);
+  if (cache != nullptr) {
+    ByteWriter w;
+    w.u32le(static_cast<std::uint32_t>(path.size()));
+    w.str(path);
+    w.bytes(content);
+    cache->put_keyed("members", key, w.data());
+  }
+  if (matched_path != nullptr) *matched_path = path;
+  return content;
+}
+
+Bytes extract_member(const recipe::FileRef& ref, const Bytes& data, const std::string& pattern,
+                     std::string& matched_path) {
   auto matches = [&](const std::string& p) {
     // FNM_PATHNAME: '*' does not cross '/'. The pattern is ASCII; fnmatch's bracket classes
     // are the only locale-sensitive part, and recipes use none that differ between locales.
@@ -91,28 +142,13 @@ Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store:
            ref.from, ref.path, found.front()->path, found.back()->path);
     }
   }
-  if (matched_path != nullptr) *matched_path = found.back()->path;
+  matched_path = found.back()->path;
   const auto& content = found.back()->content;
   return content.data ? *content.data : Bytes{};
 }
 
 namespace {
 
-// sha256 of the running executable: part of every layer cache key, so trees built by one
-// tdximg are never reused by another whose layer semantics might differ. Falls back to the
-// version string if the executable cannot be read.
-const std::string& binary_identity() {
-  static const std::string id = [] {
-    try {
-      return sha256_hex(read_file("/proc/self/exe"));
-    } catch (const std::exception& e) {
-      spdlog::debug("layer cache: cannot hash /proc/self/exe ({}); keying by version only",
-                    e.what());
-      return std::string("version ") + TDXIMG_VERSION;
-    }
-  }();
-  return id;
-}
 
 std::string layer_digest(const std::string& parent, std::size_t index, const recipe::Layer& layer,
                          const std::map<std::string, store::ResolvedInput>& inputs) {
@@ -264,7 +300,7 @@ LayeredTree apply_layers(const recipe::Recipe& recipe,
     res.name = recipe.layers[i].name;
     res.digest = layer_digest(parent, i, recipe.layers[i], inputs);
     Hasher h(HashAlg::sha256);
-    h.update(fmt::format("{}\n{}\n", res.digest, binary_identity()));
+    h.update(fmt::format("{}\n{}\n", res.digest, tool_identity()));
     keys[i] = to_hex(h.finish());
     parent = res.digest;
     out.layers.push_back(std::move(res));

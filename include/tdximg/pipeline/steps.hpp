@@ -34,8 +34,19 @@ resolve_inputs(const recipe::Recipe& recipe, store::Store& store, bool offline,
 
 // The bytes of `ref`: the whole input, or the one archive member matching `ref.path` (a glob
 // where '*' does not cross '/'). Throws ErrorKind::input when zero or several members match.
+// sha256 of the running tdximg executable (else "version X"): part of every cache key of a
+// derived result, so one tdximg never reuses what another computed.
+const std::string& tool_identity();
+
+// With `cache`, a member is kept in the store (namespace "members", keyed by the input's digest,
+// the pattern and the running tdximg) so a warm build need not decompress the archive again.
 Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store::ResolvedInput>& inputs,
-                  std::string* matched_path = nullptr);
+                  std::string* matched_path = nullptr, store::Store* cache = nullptr);
+
+// The one regular file of archive `data` matching `pattern` (no leading '/'); sets
+// `matched_path`. Throws as extract_ref().
+Bytes extract_member(const recipe::FileRef& ref, const Bytes& data, const std::string& pattern,
+                     std::string& matched_path);
 
 struct LayerResult {
   std::string name;

@@ -5,7 +5,8 @@
 //   blobs/sha256/<2 hex>/<64 hex>      immutable blob, mode 0444, content hashes to its name
 //   keyed/<namespace>/<2 hex>/<key>    derived result: data || sha256(data) || "TDXKEY01"
 //                                      (namespaces: "segments" compressed initramfs segments,
-//                                      "layers" FileTree snapshots, pipeline/steps.hpp)
+//                                      "layers" FileTree snapshots, "members" files taken from
+//                                      archive inputs, "gcp" GCP tarballs; pipeline/steps.hpp)
 //   locks/<name>.lock                  flock(2) lock files (e.g. the private apt state)
 //   apt/...                            private apt states (store/resolve.cpp)
 //   tmp/                               scratch space
