@@ -541,7 +541,8 @@ private:
 
   void parse_measure(const json& v, FileRecipe& out) {
     const Obj o(m_w, v, "/measure",
-                {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration", "tdx_pin"});
+                {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration", "tdx_pin",
+                 "secure_boot_vars", "secure_boot_db_cert"});
     MeasureSpec& m = out.r.measure;
     for (const auto& [key, value] : v.items())
       out.present.insert("measure/" + key);
@@ -571,6 +572,24 @@ private:
       }
     }
     if (o.has("firmware")) m.firmware = file_ref(o.at("firmware"), o.ptr("firmware"));
+    if (o.has("secure_boot_vars")) {
+      // One file reference, or an array of them (one per Secure Boot state).
+      const json& sv = o.at("secure_boot_vars");
+      const std::string ptr = o.ptr("secure_boot_vars");
+      if (sv.is_array()) {
+        if (sv.empty() || sv.size() > 2)
+          m_w.fail_at(ptr, "expected 1 or 2 file references (one per Secure Boot state), got " +
+                               std::to_string(sv.size()));
+        for (std::size_t i = 0; i < sv.size(); ++i)
+          m.secure_boot_vars.push_back(file_ref(sv[i], child(ptr, i)));
+      } else if (sv.is_object() || sv.is_string()) {
+        m.secure_boot_vars.push_back(file_ref(sv, ptr));
+      } else {
+        m_w.fail_at(ptr, "expected a file reference or an array of them, got " + show(sv));
+      }
+    }
+    if (o.has("secure_boot_db_cert"))
+      m.secure_boot_db_cert = file_ref(o.at("secure_boot_db_cert"), o.ptr("secure_boot_db_cert"));
     if (o.has("vmm")) m.vmm = read_enum(m_w, o.at("vmm"), o.ptr("vmm"), k_vmms);
     if (o.has("tdx_pin")) {
       m.tdx_pin = read_array(
@@ -715,6 +734,14 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
   if (has("measure/vms")) m.vms = c.measure.vms;
   if (has("measure/rtmr0_calibration")) m.rtmr0_calibration = c.measure.rtmr0_calibration;
   if (has("measure/tdx_pin")) m.tdx_pin = c.measure.tdx_pin;
+  if (has("measure/secure_boot_vars")) {
+    m.secure_boot_vars = c.measure.secure_boot_vars;
+    for (std::size_t i = 0; i < m.secure_boot_vars.size(); ++i)
+      origins[child("/measure/secure_boot_vars", i)] = from(child("/measure/secure_boot_vars", i));
+  }
+  if (has("measure/secure_boot_db_cert"))
+    m.secure_boot_db_cert = c.measure.secure_boot_db_cert,
+    origins["/measure/secure_boot_db_cert"] = from("/measure/secure_boot_db_cert");
 }
 
 struct Loaded {
@@ -808,9 +835,13 @@ void check_references(const Recipe& r, const Origins& origins) {
       {&r.os_release_file, "/os_release_file"},
       {&r.uki.splash, "/uki/splash"},
       {&r.uki.dtb, "/uki/dtb"},
-      {&r.measure.firmware, "/measure/firmware"}};
+      {&r.measure.firmware, "/measure/firmware"},
+      {&r.measure.secure_boot_db_cert, "/measure/secure_boot_db_cert"}};
   for (const auto& [ref, ptr] : refs)
     if (*ref) check_from(r, (*ref)->from, origin(ptr), "from");
+  for (std::size_t i = 0; i < r.measure.secure_boot_vars.size(); ++i)
+    check_from(r, r.measure.secure_boot_vars[i].from,
+               origin(child("/measure/secure_boot_vars", i)), "from");
 }
 
 // ---- canonical JSON ------------------------------------------------------------------------
@@ -1007,6 +1038,12 @@ std::string canonical_json(const Recipe& r) {
   if (r.measure.rtmr0_calibration)
     m["rtmr0_calibration"] = relative_to(*r.measure.rtmr0_calibration, top);
   if (!r.measure.tdx_pin.empty()) m["tdx_pin"] = r.measure.tdx_pin;
+  // Written only when set, so the digest of recipes without them is unchanged.
+  if (!r.measure.secure_boot_vars.empty()) {
+    m["secure_boot_vars"] = json::array();
+    for (const FileRef& f : r.measure.secure_boot_vars) m["secure_boot_vars"].push_back(ref_json(f));
+  }
+  if (r.measure.secure_boot_db_cert) m["secure_boot_db_cert"] = ref_json(*r.measure.secure_boot_db_cert);
   j["measure"] = m;
   return j.dump(-1, ' ', false, json::error_handler_t::strict);
 }
