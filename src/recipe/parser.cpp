@@ -844,6 +844,29 @@ void check_references(const Recipe& r, const Origins& origins) {
                origin(child("/measure/secure_boot_vars", i)), "from");
 }
 
+// PCR 7 inputs make sense only for qemu (the OVMF configurations), and a db certificate only
+// with a variable store; said at load time, naming where the key was set.
+void check_pcr7(const Recipe& r, const Origins& origins) {
+  const auto origin = [&](const std::string& ptr) {
+    const auto it = origins.find(ptr);
+    return it == origins.end() ? r.file.string() + ": " + ptr : it->second;
+  };
+  const MeasureSpec& m = r.measure;
+  if (!m.secure_boot_vars.empty() &&
+      std::find(m.platforms.begin(), m.platforms.end(), "qemu") == m.platforms.end()) {
+    std::string platforms;
+    for (const auto& p : m.platforms) platforms += (platforms.empty() ? "\"" : ", \"") + p + "\"";
+    fail(ErrorKind::input,
+         "{}: PCR 7 from a variable store is predicted for platform \"qemu\" only, but "
+         "/measure/platforms is [{}]",
+         origin("/measure/secure_boot_vars/0"), platforms);
+  }
+  if (m.secure_boot_db_cert && m.secure_boot_vars.empty())
+    fail(ErrorKind::input,
+         "{}: a db certificate is used only with /measure/secure_boot_vars, which is not set",
+         origin("/measure/secure_boot_db_cert"));
+}
+
 // ---- canonical JSON ------------------------------------------------------------------------
 
 json owner_json(json j, const Owner& o) {
@@ -937,6 +960,7 @@ Recipe load(const fs::path& file, const std::string* text) {
     fail(ErrorKind::input, "{}: /: missing required key \"name\" (in the recipe or a base)",
          file.string());
   check_references(r, origins);
+  check_pcr7(r, origins);
   return r;
 }
 } // namespace

@@ -401,4 +401,9 @@ TEST_CASE("measure.secure_boot_vars and secure_boot_db_cert: references, errors,
                  {"/measure/secure_boot_db_cert"});
   check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_keys": "ovmf"})"),
                  {"/measure", "secure_boot_keys"});
+  // Combinations that cannot give a PCR 7, refused at load time.
+  check_contains(recipe_error(inputs + R"(, "measure": {"platforms": ["azure"], "secure_boot_vars": "ovmf"})"),
+                 {"r.json: /measure/secure_boot_vars/0: PCR 7 from a variable store is predicted for platform \"qemu\" only, but /measure/platforms is [\"azure\"]"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_db_cert": "ovmf"})"),
+                 {"r.json: /measure/secure_boot_db_cert: a db certificate is used only with /measure/secure_boot_vars"});
 }
