@@ -58,6 +58,8 @@ Runner add_measure(CLI::App& app, Globals& g) {
     std::string pcr11_phase;
     std::string firmware;
     std::string vmm = "qemu";
+    std::vector<std::string> efi_vars;
+    std::string db_cert;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("file", o->file, "UKI (.efi), raw disk or VHD")->required();
@@ -71,6 +73,12 @@ Runner add_measure(CLI::App& app, Globals& g) {
   cmd->add_option("--firmware", o->firmware, "TDVF/OVMF firmware (e.g. OVMF.fd): also predict TDX MRTD and RTMR0-3");
   cmd->add_option("--vmm", o->vmm, "MRTD page order: qemu (single pass) or qemu-8-two-pass")
       ->check(CLI::IsMember({"qemu", "qemu-8-two-pass"}));
+  cmd->add_option("--efi-vars", o->efi_vars,
+                  "OVMF variable store (e.g. OVMF_VARS_4M.fd): also predict PCR 7 for the qemu "
+                  "configuration of the Secure Boot state it implies (PK enrolled: on); repeat "
+                  "for the other state");
+  cmd->add_option("--db-cert", o->db_cert,
+                  "Secure Boot on, unsigned UKI: the db certificate (PEM or DER) that will sign it");
   return [&g, o] {
     pipeline::MeasureRequest req;
     req.platforms = o->platforms;
@@ -81,6 +89,10 @@ Runner add_measure(CLI::App& app, Globals& g) {
     }
     if (!o->firmware.empty()) req.firmware = o->firmware;
     req.vmm = o->vmm;
+    if (o->format != "tdximg" && (!o->efi_vars.empty() || !o->db_cert.empty()))
+      fail(ErrorKind::usage, "--efi-vars/--db-cert: PCR 7 is written only with --format tdximg (the {} export has no PCR 7)", o->format);
+    for (const auto& f : o->efi_vars) req.efi_vars.push_back({f, read_file(f)});
+    if (!o->db_cert.empty()) req.db_cert = pipeline::NamedBytes{o->db_cert, read_file(o->db_cert)};
     const nlohmann::json m = pipeline::measure_file(o->file, req);
     if (o->format == "tdximg") {
       emit(g, m, [](const nlohmann::json& r) {

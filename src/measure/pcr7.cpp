@@ -5,7 +5,12 @@
 
 #include <tdximg/measure/pcr7.hpp>
 
+#include <algorithm>
+
+#include <tdximg/pe/authenticode.hpp>
+#include <tdximg/pe/signature.hpp>
 #include <tdximg/util/error.hpp>
+#include <tdximg/util/hex.hpp>
 
 namespace tdximg::measure {
 
@@ -148,11 +153,30 @@ Bytes uefi_variable_data(const Guid& vendor, std::string_view ascii_name, ByteSp
   return w.take();
 }
 
-std::optional<Bytes> find_db_signature(const std::vector<UefiVariable>& vars, ByteSpan cert_der) {
-  const UefiVariable* db = find_variable(vars, k_image_security_database_guid(), "db");
-  if (db == nullptr) return std::nullopt;
-  const Guid x509 = parse_guid("a5c059a1-94e4-4aa7-87b5-ab155c2bf072"); // EFI_CERT_X509_GUID
-  ByteReader r(db->data, "db");
+const Guid& k_cert_x509_guid() {
+  static const Guid g = parse_guid("a5c059a1-94e4-4aa7-87b5-ab155c2bf072");
+  return g;
+}
+const Guid& k_cert_sha256_guid() {
+  static const Guid g = parse_guid("c1c41626-504c-4092-aca9-41f936934328");
+  return g;
+}
+const Guid& k_cert_sha384_guid() {
+  static const Guid g = parse_guid("ff3e5307-9fd0-48c9-85f1-8ad56c701e01");
+  return g;
+}
+const Guid& k_cert_sha512_guid() {
+  static const Guid g = parse_guid("093e0fae-a6c4-4f50-9f1b-d41e2b89c19a");
+  return g;
+}
+const Guid& k_secure_boot_enable_guid() {
+  static const Guid g = parse_guid("f0a30bc7-af08-4556-99c4-001009c93a44");
+  return g;
+}
+
+std::vector<SignatureEntry> signature_entries(const UefiVariable& var) {
+  std::vector<SignatureEntry> out;
+  ByteReader r(var.data, var.name);
   while (!r.at_end()) {
     const std::uint64_t at = r.offset();
     const std::string what = fmt::format("EFI_SIGNATURE_LIST at 0x{:x}", at);
@@ -162,19 +186,187 @@ std::optional<Bytes> find_db_signature(const std::vector<UefiVariable>& vars, By
     const std::uint32_t sig_size = r.u32le(what + " SignatureSize");
     const std::uint64_t fixed = 28 + std::uint64_t{header_size};
     if (list_size < fixed || sig_size < 16 || (list_size - fixed) % sig_size != 0)
-      r.error(what, fmt::format("inconsistent sizes (list {}, header {}, signature {})",
+      r.error(what, fmt::format("inconsistent sizes (list {}, header {}, signature {}): expected "
+                                "list = 28 + header + n * signature, signature >= 16",
                                 list_size, header_size, sig_size));
     ByteReader list = r.sub(at, list_size, what);
     list.seek(fixed, what + " signatures");
     while (!list.at_end()) {
+      const std::uint64_t entry_at = at + list.offset();
       const ByteSpan entry = list.bytes(sig_size, what + " EFI_SIGNATURE_DATA");
-      if (type == x509 && entry.size() - 16 == cert_der.size() &&
-          std::equal(cert_der.begin(), cert_der.end(), entry.begin() + 16))
-        return Bytes(entry.begin(), entry.end());
+      out.push_back(SignatureEntry{type, Bytes(entry.begin(), entry.end()), entry_at});
     }
     r.seek(at + list_size, what);
   }
+  return out;
+}
+
+std::optional<Bytes> find_db_signature(const std::vector<UefiVariable>& vars, ByteSpan cert_der) {
+  const UefiVariable* db = find_variable(vars, k_image_security_database_guid(), "db");
+  if (db == nullptr) return std::nullopt;
+  for (const SignatureEntry& e : signature_entries(*db))
+    if (e.type == k_cert_x509_guid() && std::ranges::equal(e.data(), cert_der))
+      return e.signature_data;
   return std::nullopt;
+}
+
+std::uint8_t secure_boot_value(const std::vector<UefiVariable>& vars) {
+  const UefiVariable* pk = find_variable(vars, k_efi_global_variable_guid(), "PK");
+  if (pk == nullptr || pk->data.empty()) return 0; // setup mode
+  const UefiVariable* enable =
+      find_variable(vars, k_secure_boot_enable_guid(), "SecureBootEnable");
+  // AuthVariableLibInitialize(): in user mode a missing switch is created as enabled.
+  if (enable == nullptr || enable->data.empty()) return 1;
+  return enable->data[0] == 1 ? 1 : 0;
+}
+
+namespace {
+
+std::string_view hash_kind(const Guid& type) {
+  if (type == k_cert_sha256_guid()) return "sha256";
+  if (type == k_cert_sha384_guid()) return "sha384";
+  if (type == k_cert_sha512_guid()) return "sha512";
+  if (type == k_cert_x509_guid()) return "x509";
+  return "";
+}
+
+const Guid* hash_type_for(HashAlg alg) {
+  switch (alg) {
+  case HashAlg::sha256: return &k_cert_sha256_guid();
+  case HashAlg::sha384: return &k_cert_sha384_guid();
+  case HashAlg::sha512: return &k_cert_sha512_guid();
+  case HashAlg::sha1: return nullptr; // EFI_CERT_SHA1_GUID entries are not modelled
+  }
+  return nullptr;
+}
+
+SecureBootAuthority authority_from(const SignatureEntry& e, std::string how) {
+  SecureBootAuthority a;
+  a.signature_data = e.signature_data;
+  a.db_offset = e.offset;
+  a.kind = std::string(hash_kind(e.type));
+  if (e.type == k_cert_x509_guid()) a.subject = pe::certificate_subject(e.data());
+  a.how = std::move(how);
+  return a;
+}
+
+std::string describe_db(const std::vector<SignatureEntry>& db) {
+  std::string certs;
+  std::size_t hashes = 0;
+  for (const SignatureEntry& e : db) {
+    if (e.type == k_cert_x509_guid())
+      certs += fmt::format("{}{}", certs.empty() ? "" : ", ", pe::certificate_subject(e.data()));
+    else
+      ++hashes;
+  }
+  return fmt::format("db holds {} X.509 certificate(s){}{} and {} other entr{}",
+                     db.size() - hashes, certs.empty() ? "" : ": ", certs, hashes,
+                     hashes == 1 ? "y" : "ies");
+}
+
+} // namespace
+
+SecureBootAuthority secure_boot_authority(const std::vector<UefiVariable>& vars,
+                                          std::string_view vars_name, ByteSpan image,
+                                          std::string_view image_name,
+                                          const std::optional<Bytes>& db_cert) {
+  const UefiVariable* db_var = find_variable(vars, k_image_security_database_guid(), "db");
+  if (db_var == nullptr || db_var->data.empty())
+    fail(ErrorKind::input,
+         "{}: Secure Boot on: no db variable, so nothing can authorize {} (expected db with the "
+         "certificate that signs it)",
+         vars_name, image_name);
+  const std::vector<SignatureEntry> db = signature_entries(*db_var);
+  std::vector<SignatureEntry> dbx;
+  if (const UefiVariable* v = find_variable(vars, k_image_security_database_guid(), "dbx"))
+    dbx = signature_entries(*v);
+
+  const pe::PeFile pe(image, std::string(image_name));
+  const std::vector<pe::AuthenticodeSignature> sigs = pe::authenticode_signatures(pe);
+  const Bytes sha256 = pe::authenticode(pe, HashAlg::sha256);
+  auto in = [](const std::vector<SignatureEntry>& list, const Guid& type, ByteSpan value) {
+    return std::find_if(list.begin(), list.end(), [&](const SignatureEntry& e) {
+      return e.type == type && std::ranges::equal(e.data(), value);
+    });
+  };
+  if (in(dbx, k_cert_sha256_guid(), sha256) != dbx.end())
+    fail(ErrorKind::input, "{}: its SHA-256 Authenticode digest {} is revoked in dbx of {}",
+         image_name, to_hex(sha256), vars_name);
+
+  std::optional<Bytes> want_cert;
+  if (db_cert) want_cert = pe::certificate_der(*db_cert, "db certificate");
+
+  if (sigs.empty()) {
+    if (want_cert) {
+      const auto it = in(db, k_cert_x509_guid(), *want_cert);
+      if (it == db.end())
+        fail(ErrorKind::input,
+             "{}: the db certificate {} is not in db of {} (expected it among db's X.509 "
+             "entries; {})",
+             image_name, pe::certificate_subject(*want_cert), vars_name, describe_db(db));
+      return authority_from(*it, fmt::format("unsigned {}: the db certificate named to sign it "
+                                             "(db offset 0x{:x})",
+                                             image_name, it->offset));
+    }
+    const auto it = in(db, k_cert_sha256_guid(), sha256);
+    if (it == db.end())
+      fail(ErrorKind::input,
+           "{}: unsigned, and its SHA-256 Authenticode digest {} is not in db of {}; Secure "
+           "Boot on needs the db certificate that will sign it (--db-cert, or "
+           "measure.secure_boot_db_cert in a recipe) ({})",
+           image_name, to_hex(sha256), vars_name, describe_db(db));
+    return authority_from(*it, fmt::format("unsigned {}: its SHA-256 digest is in db", image_name));
+  }
+
+  std::string tried;
+  for (const pe::AuthenticodeSignature& sig : sigs) {
+    const Bytes digest = pe::authenticode(pe, sig.digest_alg);
+    if (digest != sig.image_digest) {
+      // edk2's AuthenticodeVerify() rejects it; the image was changed after signing.
+      tried += fmt::format("; signature at 0x{:x} covers {} digest {}, but the image's is {}",
+                           sig.offset, hash_name(sig.digest_alg), to_hex(sig.image_digest),
+                           to_hex(digest));
+      continue;
+    }
+    for (const SignatureEntry& e : dbx)
+      if (e.type == k_cert_x509_guid() && pe::verifies_with_anchor(sig, e.data()))
+        fail(ErrorKind::input, "{}: the signature at 0x{:x} chains to {}, revoked in dbx of {}",
+             image_name, sig.offset, pe::certificate_subject(e.data()), vars_name);
+    std::optional<SecureBootAuthority> found;
+    for (const SignatureEntry& e : db) {
+      if (e.type != k_cert_x509_guid() || !pe::verifies_with_anchor(sig, e.data())) continue;
+      found = authority_from(e, fmt::format("signature at file offset 0x{:x} of {} verified by "
+                                            "the db certificate at db offset 0x{:x}",
+                                            sig.offset, image_name, e.offset));
+      break;
+    }
+    if (!found)
+      if (const Guid* type = hash_type_for(sig.digest_alg))
+        if (const auto it = in(db, *type, digest); it != db.end())
+          found = authority_from(*it, fmt::format("{} digest of {} is in db",
+                                                  hash_name(sig.digest_alg), image_name));
+    if (found) {
+      if (want_cert && (found->kind != "x509" || !std::ranges::equal(
+                                                     ByteSpan(found->signature_data).subspan(16),
+                                                     *want_cert)))
+        fail(ErrorKind::input,
+             "{}: the db certificate given ({}) is not the db entry that authorizes the image's "
+             "signature (expected {}, found at db offset 0x{:x})",
+             image_name, pe::certificate_subject(*want_cert),
+             found->subject.empty() ? found->kind + " hash entry" : found->subject,
+             found->db_offset);
+      return *found;
+    }
+    std::string signers;
+    for (const Bytes& c : sig.certificates)
+      signers += fmt::format("{}{}", signers.empty() ? "" : ", ", pe::certificate_subject(c));
+    tried += fmt::format("; signature at 0x{:x} (certificates: {}) verifies with no db entry",
+                         sig.offset, signers.empty() ? "none" : signers);
+  }
+  fail(ErrorKind::input,
+       "{}: Secure Boot on: no db entry of {} authorizes it (expected the signer or an issuer "
+       "of its chain among db's X.509 certificates, or its digest in db){}; {}",
+       image_name, vars_name, tried, describe_db(db));
 }
 
 std::vector<Event> pcr7_events(const std::vector<UefiVariable>& vars, const Pcr7Config& config,
@@ -215,7 +407,7 @@ std::vector<Event> pcr7_events(const std::vector<UefiVariable>& vars, const Pcr7
                              "edk2 Tcg2Dxe OnReadyToBoot"));
   if (config.authority)
     measure(k_image_security_database_guid(), "db", *config.authority,
-            ev::k_efi_variable_authority, "db entry that verified uki.efi",
+            ev::k_efi_variable_authority, config.authority_description,
             "edk2 DxeImageVerificationLib");
   return out;
 }
@@ -223,8 +415,8 @@ std::vector<Event> pcr7_events(const std::vector<UefiVariable>& vars, const Pcr7
 RegisterPrediction predict_pcr7(const std::vector<UefiVariable>& vars, const Pcr7Config& config,
                                 std::span<const HashAlg> banks) {
   return make_prediction("pcr7", 7, pcr7_events(vars, config, banks), banks, true,
-                         "event order confirmed by real boots; values not yet checked by a "
-                         "tdximg boot test");
+                         "from the given OVMF variable store; checked against QEMU + OVMF boots "
+                         "(tests/e2e/pcr_*.sh)");
 }
 
 } // namespace tdximg::measure

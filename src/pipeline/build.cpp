@@ -320,6 +320,15 @@ nlohmann::json build(const BuildOptions& o) {
     req.platforms = r.measure.platforms;
     req.secure_boot = r.measure.secure_boot;
     req.measurement_id = r.name;
+    // PCR 7: the recipe's OVMF variable stores (and the db certificate that will sign the UKI).
+    auto named = [&](const recipe::FileRef& ref, const std::string& ptr) {
+      std::string matched;
+      Bytes data = extract_ref(ref, inputs, &matched);
+      return NamedBytes{fmt::format("{} ({}:{})", ptr, ref.from, matched), std::move(data)};
+    };
+    for (std::size_t i = 0; i < r.measure.secure_boot_vars.size(); ++i)
+      req.efi_vars.push_back(named(r.measure.secure_boot_vars[i], fmt::format("measure.secure_boot_vars[{}]", i)));
+    if (r.measure.secure_boot_db_cert) req.db_cert = named(*r.measure.secure_boot_db_cert, "measure.secure_boot_db_cert");
     measurements = measure_uki(uki_bytes, req);
     measurements["disk_gpt_events"] = disk_events;
     nlohmann::json attested = measurements["attested_tls"];

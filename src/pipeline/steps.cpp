@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include <tdximg/measure/export.hpp>
+#include <tdximg/measure/pcr7.hpp>
 #include <tdximg/measure/uki_input.hpp>
+#include <tdximg/pe/signature.hpp>
 #include <tdximg/recipe/lockfile.hpp>
 #include <tdximg/recipe/parser.hpp>
 #include <tdximg/rootfs/archive.hpp>
@@ -364,8 +366,81 @@ measure::UkiMeasureInput uki_measure_input(ByteSpan uki_bytes, std::string_view 
   return in;
 }
 
+namespace {
+
+// PCR 7 inputs for one Secure Boot state: the variable store that implies it, and (on) the db
+// entry that authorizes the UKI.
+struct Pcr7Plan {
+  const NamedBytes* file = nullptr;
+  std::vector<measure::UefiVariable> vars;
+  std::uint8_t secure_boot = 0;
+  std::optional<measure::SecureBootAuthority> authority;
+};
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::map<bool, Pcr7Plan> plan_pcr7(ByteSpan uki, std::string_view uki_name, const MeasureRequest& req) {
+  std::map<bool, Pcr7Plan> out;
+  if (req.efi_vars.empty()) {
+    if (req.db_cert)
+      fail(ErrorKind::usage, "{}: a db certificate is used only with an OVMF variable store (--efi-vars, measure.secure_boot_vars)",
+           req.db_cert->name);
+    return out;
+  }
+  if (std::find(req.platforms.begin(), req.platforms.end(), "qemu") == req.platforms.end())
+    fail(ErrorKind::usage, "PCR 7 from an OVMF variable store is predicted for platform qemu only; platforms are: {}",
+         join(req.platforms));
+  std::optional<Bytes> cert;
+  if (req.db_cert) cert = pe::certificate_der(req.db_cert->data, req.db_cert->name);
+  for (const NamedBytes& f : req.efi_vars) {
+    Pcr7Plan p;
+    p.file = &f;
+    p.vars = measure::parse_ovmf_vars(f.data, f.name);
+    p.secure_boot = measure::secure_boot_value(p.vars);
+    const bool on = p.secure_boot == 1;
+    const std::string why = on ? "PK enrolled: Secure Boot on" : "no PK enrolled or Secure Boot disabled: Secure Boot off";
+    if (std::find(req.secure_boot.begin(), req.secure_boot.end(), on) == req.secure_boot.end())
+      fail(ErrorKind::usage, "{}: {}, a state that is not measured (Secure Boot states: {})", f.name, why,
+           join([&] {
+             std::vector<std::string> v;
+             for (bool b : req.secure_boot) v.emplace_back(b ? "on" : "off");
+             return v;
+           }()));
+    if (const auto it = out.find(on); it != out.end())
+      fail(ErrorKind::usage, "{} and {}: both imply Secure Boot {}; expected one variable store per state",
+           it->second.file->name, f.name, on ? "on" : "off");
+    if (on) p.authority = measure::secure_boot_authority(p.vars, f.name, uki, uki_name, cert);
+    out.emplace(on, std::move(p));
+  }
+  if (req.db_cert && out.find(true) == out.end())
+    fail(ErrorKind::usage, "{}: a db certificate matters only with Secure Boot on, but no variable store given enrolls PK",
+         req.db_cert->name);
+  return out;
+}
+
+nlohmann::json pcr7_source_json(const Pcr7Plan& p) {
+  nlohmann::json j = {{"efi_vars", {{"name", p.file->name}, {"sha256", sha256_hex(p.file->data)}}},
+                      {"secure_boot", p.secure_boot},
+                      {"authority", nullptr}};
+  if (p.authority) {
+    j["authority"] = {{"kind", p.authority->kind},
+                      {"subject", p.authority->subject},
+                      {"db_offset", p.authority->db_offset},
+                      {"how", p.authority->how},
+                      {"sha256", sha256_hex(p.authority->signature_data)}};
+  }
+  return j;
+}
+
+} // namespace
+
 nlohmann::json measure_uki(ByteSpan uki_bytes, const MeasureRequest& request, std::string_view name) {
   const measure::UkiMeasureInput in = uki_measure_input(uki_bytes, name);
+  const std::map<bool, Pcr7Plan> pcr7 = plan_pcr7(uki_bytes, name, request);
 
   nlohmann::json tpm = nlohmann::json::array();
   nlohmann::json attested = nlohmann::json::array();
@@ -378,6 +453,18 @@ nlohmann::json measure_uki(ByteSpan uki_bytes, const MeasureRequest& request, st
       const measure::PcrPrediction p = measure::predict_pcrs(in, cfg);
       nlohmann::json j = measure::to_json(p);
       j["id"] = fmt::format("{}-sb-{}", platform, sb ? "on" : "off");
+      // PCR 7 (qemu only: booted and compared there) from the variable store of this state.
+      if (const auto it = pcr7.find(sb); cfg.platform == measure::Platform::qemu && it != pcr7.end()) {
+        measure::Pcr7Config c;
+        c.secure_boot_value = it->second.secure_boot;
+        if (const auto& a = it->second.authority) {
+          c.authority = a->signature_data;
+          c.authority_description = fmt::format("db entry that authorized {} ({})", name,
+                                                a->subject.empty() ? a->kind + " digest" : a->subject);
+        }
+        j["registers"].push_back(measure::to_json(measure::predict_pcr7(it->second.vars, c, cfg.banks)));
+        j["pcr7_source"] = pcr7_source_json(it->second);
+      }
       tpm.push_back(std::move(j));
       // Azure's vTPM is what the attested-TLS proxy checks for "azure-tdx" (PCR 4, 9, 11).
       if (cfg.platform == measure::Platform::azure) {

@@ -544,7 +544,8 @@ private:
 
   void parse_measure(const json& v, FileRecipe& out) {
     const Obj o(m_w, v, "/measure",
-                {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration", "tdx_pin"});
+                {"platforms", "secure_boot", "firmware", "vmm", "vms", "rtmr0_calibration", "tdx_pin",
+                 "secure_boot_vars", "secure_boot_db_cert"});
     MeasureSpec& m = out.r.measure;
     for (const auto& [key, value] : v.items())
       out.present.insert("measure/" + key);
@@ -574,6 +575,24 @@ private:
       }
     }
     if (o.has("firmware")) m.firmware = file_ref(o.at("firmware"), o.ptr("firmware"));
+    if (o.has("secure_boot_vars")) {
+      // One file reference, or an array of them (one per Secure Boot state).
+      const json& sv = o.at("secure_boot_vars");
+      const std::string ptr = o.ptr("secure_boot_vars");
+      if (sv.is_array()) {
+        if (sv.empty() || sv.size() > 2)
+          m_w.fail_at(ptr, "expected 1 or 2 file references (one per Secure Boot state), got " +
+                               std::to_string(sv.size()));
+        for (std::size_t i = 0; i < sv.size(); ++i)
+          m.secure_boot_vars.push_back(file_ref(sv[i], child(ptr, i)));
+      } else if (sv.is_object() || sv.is_string()) {
+        m.secure_boot_vars.push_back(file_ref(sv, ptr));
+      } else {
+        m_w.fail_at(ptr, "expected a file reference or an array of them, got " + show(sv));
+      }
+    }
+    if (o.has("secure_boot_db_cert"))
+      m.secure_boot_db_cert = file_ref(o.at("secure_boot_db_cert"), o.ptr("secure_boot_db_cert"));
     if (o.has("vmm")) m.vmm = read_enum(m_w, o.at("vmm"), o.ptr("vmm"), k_vmms);
     if (o.has("tdx_pin")) {
       m.tdx_pin = read_array(
@@ -719,6 +738,14 @@ void merge(Recipe& acc, Origins& origins, FileRecipe&& f, const std::string& dis
   if (has("measure/vms")) m.vms = c.measure.vms;
   if (has("measure/rtmr0_calibration")) m.rtmr0_calibration = c.measure.rtmr0_calibration;
   if (has("measure/tdx_pin")) m.tdx_pin = c.measure.tdx_pin;
+  if (has("measure/secure_boot_vars")) {
+    m.secure_boot_vars = c.measure.secure_boot_vars;
+    for (std::size_t i = 0; i < m.secure_boot_vars.size(); ++i)
+      origins[child("/measure/secure_boot_vars", i)] = from(child("/measure/secure_boot_vars", i));
+  }
+  if (has("measure/secure_boot_db_cert"))
+    m.secure_boot_db_cert = c.measure.secure_boot_db_cert,
+    origins["/measure/secure_boot_db_cert"] = from("/measure/secure_boot_db_cert");
 }
 
 struct Loaded {
@@ -812,9 +839,36 @@ void check_references(const Recipe& r, const Origins& origins) {
       {&r.os_release_file, "/os_release_file"},
       {&r.uki.splash, "/uki/splash"},
       {&r.uki.dtb, "/uki/dtb"},
-      {&r.measure.firmware, "/measure/firmware"}};
+      {&r.measure.firmware, "/measure/firmware"},
+      {&r.measure.secure_boot_db_cert, "/measure/secure_boot_db_cert"}};
   for (const auto& [ref, ptr] : refs)
     if (*ref) check_from(r, (*ref)->from, origin(ptr), "from");
+  for (std::size_t i = 0; i < r.measure.secure_boot_vars.size(); ++i)
+    check_from(r, r.measure.secure_boot_vars[i].from,
+               origin(child("/measure/secure_boot_vars", i)), "from");
+}
+
+// PCR 7 inputs make sense only for qemu (the OVMF configurations), and a db certificate only
+// with a variable store; said at load time, naming where the key was set.
+void check_pcr7(const Recipe& r, const Origins& origins) {
+  const auto origin = [&](const std::string& ptr) {
+    const auto it = origins.find(ptr);
+    return it == origins.end() ? r.file.string() + ": " + ptr : it->second;
+  };
+  const MeasureSpec& m = r.measure;
+  if (!m.secure_boot_vars.empty() &&
+      std::find(m.platforms.begin(), m.platforms.end(), "qemu") == m.platforms.end()) {
+    std::string platforms;
+    for (const auto& p : m.platforms) platforms += (platforms.empty() ? "\"" : ", \"") + p + "\"";
+    fail(ErrorKind::input,
+         "{}: PCR 7 from a variable store is predicted for platform \"qemu\" only, but "
+         "/measure/platforms is [{}]",
+         origin("/measure/secure_boot_vars/0"), platforms);
+  }
+  if (m.secure_boot_db_cert && m.secure_boot_vars.empty())
+    fail(ErrorKind::input,
+         "{}: a db certificate is used only with /measure/secure_boot_vars, which is not set",
+         origin("/measure/secure_boot_db_cert"));
 }
 
 // ---- canonical JSON ------------------------------------------------------------------------
@@ -917,6 +971,7 @@ Recipe load(const fs::path& file, const std::string* text) {
     fail(ErrorKind::input, "{}: /: missing required key \"name\" (in the recipe or a base)",
          file.string());
   check_references(r, origins);
+  check_pcr7(r, origins);
   return r;
 }
 } // namespace
@@ -1015,6 +1070,12 @@ std::string canonical_json(const Recipe& r) {
   if (r.measure.rtmr0_calibration)
     m["rtmr0_calibration"] = relative_to(*r.measure.rtmr0_calibration, top);
   if (!r.measure.tdx_pin.empty()) m["tdx_pin"] = r.measure.tdx_pin;
+  // Written only when set, so the digest of recipes without them is unchanged.
+  if (!r.measure.secure_boot_vars.empty()) {
+    m["secure_boot_vars"] = json::array();
+    for (const FileRef& f : r.measure.secure_boot_vars) m["secure_boot_vars"].push_back(ref_json(f));
+  }
+  if (r.measure.secure_boot_db_cert) m["secure_boot_db_cert"] = ref_json(*r.measure.secure_boot_db_cert);
   j["measure"] = m;
   return j.dump(-1, ' ', false, json::error_handler_t::strict);
 }

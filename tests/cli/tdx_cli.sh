@@ -24,8 +24,11 @@ d = json.load(open(f"{out}/dstack-mr.json"))[t["id"]]
 assert d["mrtd"] == t["values"]["mrtd"] and d["rtmr0"] is None
 PY
 # inspect the same firmware: the MRTD it prints equals the build's (single pass, the default).
-dpkg-deb --fsys-tarfile "$(find "$TDXIMG_TEST_STORE" -type f -size +1M | while read -r f; do
-  if dpkg-deb -f "$f" Package 2>/dev/null | grep -qx ovmf; then echo "$f"; break; fi; done)" |
+# The exact deb the build used, by its locked sha256: the shared store may hold other ovmf
+# packages (the e2e probe pins bookworm's).
+ovmf_sha=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["inputs"]["ovmf"]["sha256"])' \
+  "$recipes/hello-trixie/recipe.lock.json") || fail "no ovmf pin in the hello-trixie lock"
+dpkg-deb --fsys-tarfile "$TDXIMG_TEST_STORE/blobs/sha256/${ovmf_sha:0:2}/$ovmf_sha" |
   tar -xO ./usr/share/ovmf/OVMF.fd > "$WORK/OVMF.fd" || fail "cannot extract OVMF.fd from the stored ovmf package"
 "$TDXIMG" --json inspect "$WORK/OVMF.fd" > "$WORK/fw.json"
 python3 - "$WORK/fw.json" "$out/measurements.json" <<'PY' || fail "inspect firmware.fd disagrees with build"

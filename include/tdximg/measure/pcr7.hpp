@@ -4,8 +4,9 @@
 // UEFI_VARIABLE_DATA; EV_EFI_VARIABLE_AUTHORITY); edk2 Tcg2Dxe MeasureAllSecureVariables()
 // (SecureBoot, PK, KEK, db, dbx; a missing variable is measured with empty data; dbt only if
 // present), OnReadyToBoot() separator, DxeImageVerificationLib (authority = the db
-// EFI_SIGNATURE_DATA that verified the image). Event order confirmed by real boots
-// (pcr-measurements.md "Confirmed"); no value has been checked against a boot by tdximg yet.
+// EFI_SIGNATURE_DATA that verified the image). Values checked against real QEMU + OVMF
+// 2022.11 boots by tests/e2e/pcr_*.sh (Secure Boot off and on, stub 252 and 257: one
+// authority event, for the UKI; the stub's security override keeps the kernel's away).
 
 #include <array>
 #include <optional>
@@ -53,10 +54,60 @@ const UefiVariable* find_variable(const std::vector<UefiVariable>& vars, const G
 // VariableDataLength, UTF-16LE name, data. Never throws.
 Bytes uefi_variable_data(const Guid& vendor, std::string_view ascii_name, ByteSpan data);
 
+// EFI_SIGNATURE_LIST SignatureType GUIDs (UEFI 2.10 §32.4.1).
+const Guid& k_cert_x509_guid();
+const Guid& k_cert_sha256_guid();
+const Guid& k_cert_sha384_guid();
+const Guid& k_cert_sha512_guid();
+// gEfiSecureBootEnableDisableGuid: edk2's non-volatile "SecureBootEnable" switch.
+const Guid& k_secure_boot_enable_guid();
+
+// One EFI_SIGNATURE_DATA of a signature database (db, dbx, ...).
+struct SignatureEntry {
+  Guid type{};           // its list's SignatureType
+  Bytes signature_data;  // SignatureOwner GUID (16 bytes) + SignatureData
+  std::uint64_t offset = 0; // of the EFI_SIGNATURE_DATA within the variable's data
+  ByteSpan data() const { return ByteSpan(signature_data).subspan(16); }
+};
+
+// Every EFI_SIGNATURE_DATA of `var` in storage order. Throws ErrorKind::input naming the
+// variable, the list's offset and the sizes for a malformed EFI_SIGNATURE_LIST.
+std::vector<SignatureEntry> signature_entries(const UefiVariable& var);
+
 // The EFI_SIGNATURE_DATA (SignatureOwner GUID + certificate) of the db entry whose X.509
 // certificate equals `cert_der`, or nullopt. Throws ErrorKind::input if db's
 // EFI_SIGNATURE_LIST structure is malformed.
 std::optional<Bytes> find_db_signature(const std::vector<UefiVariable>& vars, ByteSpan cert_der);
+
+// The SecureBoot value edk2's AuthVariableLib derives from the store at boot (firmware with
+// Secure Boot support): 1 when PK is enrolled (user mode) and the SecureBootEnable switch is
+// absent or 1, else 0 (setup mode, or Secure Boot disabled in the firmware's setup).
+std::uint8_t secure_boot_value(const std::vector<UefiVariable>& vars);
+
+// The db entry that authorizes an image with Secure Boot on: the EFI_SIGNATURE_DATA edk2
+// DxeImageVerificationLib measures as EV_EFI_VARIABLE_AUTHORITY when it verifies the image.
+struct SecureBootAuthority {
+  Bytes signature_data;    // db EFI_SIGNATURE_DATA (owner GUID + certificate or hash)
+  std::uint64_t db_offset = 0; // its offset within db's data
+  std::string kind;        // "x509" or "sha256"/"sha384"/"sha512" (an image hash in db)
+  std::string subject;     // X.509 subject ("" for a hash)
+  std::string how;         // "signature at file offset 0x... verified by db certificate ..."
+};
+
+// Resolves the authority the way edk2 does: for each Authenticode signature of `image` (table
+// order) that covers the image's digest, the first db X.509 certificate (db order) that
+// verifies it as the only trust anchor (pe::verifies_with_anchor), else a db hash entry equal
+// to the image's digest in the signature's algorithm. An unsigned image: the db entry holding
+// `db_cert` (the certificate that will sign it), else a db SHA-256 entry of the image. With a
+// signed image, `db_cert` must name the entry found. Refuses (ErrorKind::input, saying what
+// was expected and what was found) when nothing authorizes the image, when db is missing,
+// when the image's SHA-256 Authenticode digest or a dbx certificate that verifies a signature
+// is in dbx, and for a signature that does not cover this image. `vars_name` and
+// `image_name` name the files in messages.
+SecureBootAuthority secure_boot_authority(const std::vector<UefiVariable>& vars,
+                                          std::string_view vars_name, ByteSpan image,
+                                          std::string_view image_name,
+                                          const std::optional<Bytes>& db_cert);
 
 struct Pcr7Config {
   // Value of the volatile SecureBoot variable: 1 (enforcing), 0 (secure-boot capable firmware,
@@ -64,8 +115,9 @@ struct Pcr7Config {
   // with empty data).
   std::optional<std::uint8_t> secure_boot_value;
   // EFI_SIGNATURE_DATA of the db entry that verified the UKI (Secure Boot on), see
-  // find_db_signature(). nullopt: no authority event.
+  // secure_boot_authority(). nullopt: no authority event.
   std::optional<Bytes> authority;
+  std::string authority_description = "db entry that verified uki.efi";
 };
 
 // PCR 7 events: SecureBoot, PK, KEK, db, dbx (EV_EFI_VARIABLE_DRIVER_CONFIG), dbt if present,

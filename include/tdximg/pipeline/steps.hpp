@@ -102,12 +102,23 @@ std::string render_os_release(const std::map<std::string, std::string>& fields);
 // Throws ErrorKind::input for a malformed UKI, ErrorKind::unsupported without .sdmagic.
 measure::UkiMeasureInput uki_measure_input(ByteSpan uki, std::string_view name = "uki.efi");
 
+// A file's bytes and the name that errors and measurements.json use for it.
+struct NamedBytes {
+  std::string name;
+  Bytes data;
+};
+
 struct MeasureRequest {
   std::vector<std::string> platforms{"qemu", "azure"};
   std::vector<bool> secure_boot{false, true};
   std::string measurement_id = "image"; // prefix of attested-TLS measurement ids
   std::optional<std::filesystem::path> firmware; // TDVF firmware: also predict MRTD + RTMRs
   std::string vmm = "qemu";                      // MRTD page order (see recipes/README.md)
+  // OVMF variable stores: each adds PCR 7 to the qemu configuration of the Secure Boot state
+  // it implies (PK enrolled and not disabled: on; else off). At most one per state.
+  std::vector<NamedBytes> efi_vars;
+  // The db certificate (PEM or DER) that will sign an unsigned UKI (Secure Boot on).
+  std::optional<NamedBytes> db_cert;
 };
 
 // measurements.json for a UKI: every platform x Secure Boot state, with event lists, and the

@@ -172,6 +172,11 @@ struct MeasureSpec {
   // Registers the dcap-tdx attested-TLS entries pin ("mrtd", "rtmr0".."rtmr3"); empty = MRTD,
   // RTMR1, RTMR2 (+ RTMR0 when calibrated). Pinning an uncalibrated RTMR0 is an error.
   std::vector<std::string> tdx_pin;
+  // OVMF variable stores for PCR 7: each gives PCR 7 to the qemu configuration of the Secure
+  // Boot state it implies (PK enrolled: on; else off); at most one per state.
+  std::vector<FileRef> secure_boot_vars;
+  // The db certificate (PEM or DER) that will sign the (unsigned) UKI, for Secure Boot on.
+  std::optional<FileRef> secure_boot_db_cert;
 };
 
 struct Recipe {

@@ -353,3 +353,57 @@ TEST_CASE("a compression level too large for 64 bits is rejected, not wrapped", 
   check_contains(recipe_error(R"(, "initramfs": {"compression": "zstd", "level": -3})"),
                  {"/initramfs/level: expected a zstd level in 1..19, got -3"});
 }
+
+TEST_CASE("measure.secure_boot_vars and secure_boot_db_cert: references, errors, digest",
+          "[recipe]") {
+  const std::string inputs = R"(, "inputs": {"ovmf": {"url": "https://x.invalid/ovmf.deb"}})";
+  TempDir dir;
+  const auto one = put(dir.path(), "one.json", R"({"schema": 1, "name": "t")" + inputs +
+                                                   R"(, "measure": {"secure_boot_vars": {"from": "ovmf", "path": "usr/share/OVMF/OVMF_VARS_4M.fd"}}})");
+  const Recipe r1 = load_recipe(one);
+  REQUIRE(r1.measure.secure_boot_vars.size() == 1);
+  CHECK(r1.measure.secure_boot_vars[0].path == "usr/share/OVMF/OVMF_VARS_4M.fd");
+  CHECK_FALSE(r1.measure.secure_boot_db_cert);
+  const auto two = put(dir.path(), "two.json", R"({"schema": 1, "name": "t")" + inputs +
+                                                   R"(, "measure": {"secure_boot_vars": [{"from": "ovmf", "path": "a.fd"}, {"from": "ovmf", "path": "b.fd"}],
+                                                        "secure_boot_db_cert": {"from": "ovmf", "path": "c.pem"}}})");
+  const Recipe r2 = load_recipe(two);
+  REQUIRE(r2.measure.secure_boot_vars.size() == 2);
+  CHECK(r2.measure.secure_boot_vars[1].path == "b.fd");
+  REQUIRE(r2.measure.secure_boot_db_cert);
+  CHECK(r2.measure.secure_boot_db_cert->path == "c.pem");
+  // Both are part of the recipe digest; a recipe without them keeps its old canonical form.
+  const std::string c2 = canonical_json(r2);
+  check_contains(c2, {R"("secure_boot_vars":[{"from":"ovmf","path":"a.fd"},{"from":"ovmf","path":"b.fd"}])",
+                      R"("secure_boot_db_cert":{"from":"ovmf","path":"c.pem"})"});
+  const auto none = put(dir.path(), "none.json", R"({"schema": 1, "name": "t")" + inputs + "}");
+  CHECK(canonical_json(load_recipe(none)).find("secure_boot") != std::string::npos); // the states
+  CHECK(canonical_json(load_recipe(none)).find("secure_boot_vars") == std::string::npos);
+  const auto other_cert = put(dir.path(), "three.json", R"({"schema": 1, "name": "t")" + inputs +
+                                                            R"(, "measure": {"secure_boot_vars": [{"from": "ovmf", "path": "a.fd"}, {"from": "ovmf", "path": "b.fd"}],
+                                                        "secure_boot_db_cert": {"from": "ovmf", "path": "d.pem"}}})");
+  CHECK(recipe_digest(load_recipe(other_cert)) != recipe_digest(r2));
+
+  // Errors name the JSON path and say what was expected.
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_vars": 3})"),
+                 {"/measure/secure_boot_vars: expected a file reference or an array of them, got integer 3"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_vars": []})"),
+                 {"/measure/secure_boot_vars: expected 1 or 2 file references (one per Secure Boot state), got 0"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_vars": ["ovmf", "ovmf", "ovmf"]})"),
+                 {"/measure/secure_boot_vars: expected 1 or 2 file references", "got 3"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_vars": [{"from": "ovmf", "pth": "x"}]})"),
+                 {"/measure/secure_boot_vars/0", "pth"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_vars": [{"from": "nope"}]})"),
+                 {"/measure/secure_boot_vars/0/from: expected a declared input, got \"nope\""});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_db_cert": {"from": "nope"}})"),
+                 {"/measure/secure_boot_db_cert/from: expected a declared input, got \"nope\""});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_db_cert": true})"),
+                 {"/measure/secure_boot_db_cert"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_keys": "ovmf"})"),
+                 {"/measure", "secure_boot_keys"});
+  // Combinations that cannot give a PCR 7, refused at load time.
+  check_contains(recipe_error(inputs + R"(, "measure": {"platforms": ["azure"], "secure_boot_vars": "ovmf"})"),
+                 {"r.json: /measure/secure_boot_vars/0: PCR 7 from a variable store is predicted for platform \"qemu\" only, but /measure/platforms is [\"azure\"]"});
+  check_contains(recipe_error(inputs + R"(, "measure": {"secure_boot_db_cert": "ovmf"})"),
+                 {"r.json: /measure/secure_boot_db_cert: a db certificate is used only with /measure/secure_boot_vars"});
+}
