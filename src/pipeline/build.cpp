@@ -333,6 +333,11 @@ nlohmann::json build(const BuildOptions& o) {
     measurements["disk_gpt_events"] = disk_events;
     nlohmann::json attested = measurements["attested_tls"];
     if (wants_platform(r, "tdx")) {
+      if (!boot_disk_gpt)
+        fail(ErrorKind::input,
+             "{}: /measure/platforms has \"tdx\": RTMR1 covers the boot disk's GPT, so /outputs "
+             "must include \"raw\" (or \"vhd\"/\"gcp\"); outputs are {}",
+             r.file.string(), nlohmann::json(r.outputs).dump());
       nlohmann::json tdx = predict_tdx_for_recipe(r, inputs, uki_bytes, boot_disk_gpt, attested);
       measurements["tdx"] = std::move(tdx);
     }

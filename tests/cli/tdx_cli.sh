@@ -54,6 +54,17 @@ set -e
 [[ $rc -ne 0 ]] || fail "pinning an uncalibrated RTMR0 was accepted"
 grep -qi 'rtmr0' "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "the error does not name RTMR0"; }
 [[ -z $(find "$WORK/out2" -type f 2>/dev/null) ]] || fail "a refused build wrote outputs"
+# A TDX recipe without a disk output: RTMR1 covers the boot disk's GPT, so it is an input error
+# naming the fix (exit 3), and nothing is written.
+cp -r "$recipes/hello-trixie/." "$WORK/r/hello-trixie/"
+sed -i 's|  "outputs": \["initramfs", "uki", "raw", "vhd", "gcp"\],|  "outputs": ["initramfs", "uki"],|' "$WORK/r/hello-trixie/recipe.json"
+set +e
+"$TDXIMG" --cache "$TDXIMG_TEST_STORE" build "$WORK/r/hello-trixie" -o "$WORK/out3" 2> "$WORK/err3.txt"
+rc=$?
+set -e
+[[ $rc -eq 3 ]] || { cat "$WORK/err3.txt"; fail "TDX recipe without a disk: exit $rc, expected 3"; }
+grep -q '/outputs' "$WORK/err3.txt" && grep -q '"raw"' "$WORK/err3.txt" || { cat "$WORK/err3.txt"; fail "the error does not name /outputs and \"raw\""; }
+[[ -z $(find "$WORK/out3" -type f 2>/dev/null) ]] || fail "a refused build wrote outputs"
 # verify --kind ccel wants a CCEL (a TPM log has no sha384-only CC structure) - clean error, exit 3.
 set +e
 "$TDXIMG" verify --kind ccel --measurements "$out/measurements.json" --event-log "$out/measurements.json" 2> "$WORK/err2.txt"
