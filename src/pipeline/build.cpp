@@ -3,6 +3,8 @@
 #include <tdximg/pipeline/build.hpp>
 
 #include <chrono>
+#include <thread>
+#include <future>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -172,6 +174,24 @@ nlohmann::json build(const BuildOptions& o) {
   maybe_fail(o, "inputs");
   step("layers");
 
+  // The kernel for the UKI is decoded from its package while the layers are applied: the
+  // modules op decodes the same package, so on a cold build the two xz passes overlap instead of
+  // running one after the other. With -j1 it happens later, in the UKI step. Never changes bytes.
+  const bool need_uki = wants(r, "uki") || wants(r, "raw") || wants(r, "vhd") || wants(r, "gcp");
+  const unsigned jobs = o.common.jobs != 0 ? o.common.jobs : std::max(1u, std::thread::hardware_concurrency());
+  struct Member {
+    Bytes bytes;
+    std::string path;
+  };
+  std::future<Member> kernel_member;
+  if (need_uki && r.kernel && jobs > 1) {
+    kernel_member = std::async(std::launch::async, [&] {
+      Member m;
+      m.bytes = extract_ref(*r.kernel, inputs, &m.path, &st);
+      return m;
+    });
+  }
+
   // 3. Apply the layers to an in-memory file tree (maintainer scripts never run); unchanged
   //    layers come from the store's layer cache.
   LayeredTree layered = apply_layers(r, inputs, st, progress);
@@ -231,13 +251,18 @@ nlohmann::json build(const BuildOptions& o) {
 
   // 5. The UKI: systemd-stub + kernel + initramfs + cmdline + os-release + uname + sbat.
   nlohmann::json measurements;
-  const bool need_uki = wants(r, "uki") || wants(r, "raw") || wants(r, "vhd") || wants(r, "gcp");
   if (need_uki) {
     step("uki");
     if (!r.kernel || !r.stub) fail(ErrorKind::input, "{}: outputs need a UKI, so the recipe needs \"kernel\" and \"stub\"", r.file.string());
     uki::UkiParts parts;
     std::string kernel_path;
-    parts.linux = extract_ref(*r.kernel, inputs, &kernel_path, &st);
+    if (kernel_member.valid()) {
+      Member m = kernel_member.get();
+      parts.linux = std::move(m.bytes);
+      kernel_path = std::move(m.path);
+    } else {
+      parts.linux = extract_ref(*r.kernel, inputs, &kernel_path, &st);
+    }
     const Bytes stub = extract_ref(*r.stub, inputs, nullptr, &st);
     parts.initrd = initramfs.bytes;
     if (!r.cmdline.empty()) parts.cmdline = r.cmdline;
