@@ -297,13 +297,14 @@ nlohmann::json build(const BuildOptions& o) {
       spec.files.push_back({"EFI/BOOT/BOOTX64.EFI", uki_bytes});
       spec.source_date_epoch = sde;
       const Bytes raw = disk::make_esp_disk(spec);
+      const std::string raw_sha256 = sha256_hex(raw); // the manifest's and the GCP cache key's
       const Bytes gpt_raw = disk::gpt_event_data(raw);
       boot_disk_gpt = gpt_raw;
       const nlohmann::json raw_gpt_event = {{"gpt_event_sha256", sha256_hex(gpt_raw)},
                                             {"gpt_event_sha384", to_hex(hash(HashAlg::sha384, gpt_raw))}};
       if (wants(r, "raw")) {
         staging.add("disk.raw", raw);
-        outputs["disk.raw"] = output_entry(raw);
+        outputs["disk.raw"] = {{"size", raw.size()}, {"sha256", raw_sha256}};
         disk_events["disk.raw"] = raw_gpt_event;
       }
       if (wants(r, "vhd")) {
@@ -320,7 +321,7 @@ nlohmann::json build(const BuildOptions& o) {
         // sparse-ish disk is the slowest step of a warm build).
         Bytes tgz;
         const std::string gkey = sha256_hex(as_bytes(fmt::format(
-            "tdximg gcp v1\n{}\n{}\n{}\n", sha256_hex(raw), sde, tool_identity())));
+            "tdximg gcp v1\n{}\n{}\n{}\n", raw_sha256, sde, tool_identity())));
         if (auto hit = st.get_keyed("gcp", gkey)) {
           tgz = std::move(*hit);
         } else {

@@ -78,6 +78,39 @@ const std::string& tool_identity() {
   return id;
 }
 
+namespace {
+
+// The one regular file of archive `data` matching `pattern` (no leading '/'); sets
+// `matched_path`. Throws as extract_ref().
+Bytes extract_member(const recipe::FileRef& ref, const Bytes& data, const std::string& pattern,
+                     std::string& matched_path) {
+  auto matches = [&](const std::string& p) {
+    // FNM_PATHNAME: '*' does not cross '/'. The pattern is ASCII; fnmatch's bracket classes
+    // are the only locale-sensitive part, and recipes use none that differ between locales.
+    return ::fnmatch(pattern.c_str(), p.c_str(), FNM_PATHNAME) == 0;
+  };
+  std::vector<rootfs::ArchiveEntry> entries = rootfs::read_archive_input(
+      data, fmt::format("input '{}'", ref.from), {}, [&](const std::string& p) { return matches(p); });
+  std::vector<const rootfs::ArchiveEntry*> found;
+  for (const auto& e : entries)
+    if (matches(e.path) && e.type == rootfs::EntryType::regular) found.push_back(&e);
+  if (found.empty()) {
+    fail(ErrorKind::input, "input '{}': no regular file matches '{}'", ref.from, ref.path);
+  }
+  // The last duplicate of one path wins (as in layers); distinct paths are ambiguous.
+  for (const auto* e : found) {
+    if (e->path != found.back()->path) {
+      fail(ErrorKind::input, "input '{}': '{}' matches several files ({} and {}); make the pattern exact",
+           ref.from, ref.path, found.front()->path, found.back()->path);
+    }
+  }
+  matched_path = found.back()->path;
+  const auto& content = found.back()->content;
+  return content.data ? *content.data : Bytes{};
+}
+
+} // namespace
+
 Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store::ResolvedInput>& inputs,
                   std::string* matched_path, store::Store* cache) {
   auto it = inputs.find(ref.from);
@@ -122,32 +155,6 @@ Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store:
   return content;
 }
 
-Bytes extract_member(const recipe::FileRef& ref, const Bytes& data, const std::string& pattern,
-                     std::string& matched_path) {
-  auto matches = [&](const std::string& p) {
-    // FNM_PATHNAME: '*' does not cross '/'. The pattern is ASCII; fnmatch's bracket classes
-    // are the only locale-sensitive part, and recipes use none that differ between locales.
-    return ::fnmatch(pattern.c_str(), p.c_str(), FNM_PATHNAME) == 0;
-  };
-  std::vector<rootfs::ArchiveEntry> entries = rootfs::read_archive_input(
-      data, fmt::format("input '{}'", ref.from), {}, [&](const std::string& p) { return matches(p); });
-  std::vector<const rootfs::ArchiveEntry*> found;
-  for (const auto& e : entries)
-    if (matches(e.path) && e.type == rootfs::EntryType::regular) found.push_back(&e);
-  if (found.empty()) {
-    fail(ErrorKind::input, "input '{}': no regular file matches '{}'", ref.from, ref.path);
-  }
-  // The last duplicate of one path wins (as in layers); distinct paths are ambiguous.
-  for (const auto* e : found) {
-    if (e->path != found.back()->path) {
-      fail(ErrorKind::input, "input '{}': '{}' matches several files ({} and {}); make the pattern exact",
-           ref.from, ref.path, found.front()->path, found.back()->path);
-    }
-  }
-  matched_path = found.back()->path;
-  const auto& content = found.back()->content;
-  return content.data ? *content.data : Bytes{};
-}
 
 namespace {
 

@@ -158,8 +158,7 @@ Bytes pack_uki(ByteSpan stub_bytes, const UkiParts& parts) {
       fail(ErrorKind::input, "uki: section {} is empty (the stub would ignore it)", p.name);
     }
   }
-  for (std::string_view name : {std::string_view(".linux")})
-    if (stub.section(name)) fail(ErrorKind::unsupported, "stub: already has a {} section", name);
+  if (stub.section(".linux")) fail(ErrorKind::unsupported, "stub: already has a .linux section");
   for (const Payload& p : payloads) {
     if (stub.section(p.name)) {
       fail(ErrorKind::unsupported, "stub: already has a {} section", p.name);

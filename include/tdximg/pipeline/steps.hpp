@@ -43,11 +43,6 @@ const std::string& tool_identity();
 Bytes extract_ref(const recipe::FileRef& ref, const std::map<std::string, store::ResolvedInput>& inputs,
                   std::string* matched_path = nullptr, store::Store* cache = nullptr);
 
-// The one regular file of archive `data` matching `pattern` (no leading '/'); sets
-// `matched_path`. Throws as extract_ref().
-Bytes extract_member(const recipe::FileRef& ref, const Bytes& data, const std::string& pattern,
-                     std::string& matched_path);
-
 struct LayerResult {
   std::string name;
   // sha256 over the parent layer's digest, this layer's canonical operations, the names and
